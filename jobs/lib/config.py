@@ -1,0 +1,431 @@
+"""Typed configuration: ``conf/base.yaml`` + ``conf/profiles/<profile>.yaml`` + ``conf/use_cases/*.yaml``.
+
+Loaded once per process into frozen dataclasses. A wrong, unknown or missing key fails early with a
+:class:`ConfigError` naming the file and the key, so a typo never becomes a silent default.
+
+Environment:
+  ``RISKPIPE_PROFILE``    profile name (default ``local``)
+  ``RISKPIPE_CONF_DIR``   configuration folder (default ``<project>/conf``)
+  ``RISKPIPE_LAKEHOUSE``  overrides ``paths.lakehouse`` (tests point it at a temp dir)
+  ``RISKPIPE_LANDING``    overrides ``paths.landing``
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "date", "timestamp"}
+FEATURE_FUNCTIONS = {"ratio", "log1p", "prior_event_count", "trailing_mean_ratio"}
+
+
+class ConfigError(ValueError):
+    """A configuration file is wrong; the message names the file and the key."""
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _expand_env(value: Any, source: Path, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, source, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: key '{key}' needs environment variable {name}, which is not set")
+
+    return _ENV_REF.sub(repl, value)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class _Section:
+    """Reads one mapping of a YAML file, tracking which keys were used so unknown ones are reported."""
+
+    def __init__(self, data: Any, source: Path, prefix: str = "") -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: key '{prefix or '<top>'}' must be a mapping")
+        self.data, self.source, self.prefix, self.used = data, source, prefix, set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, allow_none=False) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(f"{self.source}: missing key '{self._key(key)}'")
+            return default
+        value = self.data[key]
+        if value is None and allow_none:
+            return None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise ConfigError(
+                f"{self.source}: key '{self._key(key)}' must be {expected}, got {type(value).__name__} {value!r}"
+            )
+        return value
+
+    def section(self, key: str, required: bool = True) -> _Section:
+        if required and key not in self.data:
+            raise ConfigError(f"{self.source}: missing key '{self._key(key)}'")
+        self.used.add(key)
+        return _Section(self.data.get(key), self.source, self._key(key))
+
+    def str_list(self, key: str, default: Any = ...) -> list[str]:
+        value = self.get(key, list, default)
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ConfigError(f"{self.source}: key '{self._key(key)}[{i}]' must be a string, got {item!r}")
+        return list(value)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(f"{self.source}: unknown key '{self._key(unknown[0])}'" + (
+                f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""))
+
+
+def _resolve_path(value: str) -> str:
+    if "://" in value or value.startswith("/"):
+        return value
+    if value.startswith("sqlite:///") or value.startswith("file:"):
+        return value
+    return str((PROJECT_ROOT / value).resolve())
+
+
+# ---------------------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class Paths:
+    lakehouse: str
+    landing: str
+    samples: str
+    mlflow_tracking_uri: str
+    mlflow_artifacts: str
+    airflow_home: str
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str
+    app_name: str
+    ui_enabled: bool
+    conf: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PiiSettings:
+    salt_env: str
+    allow_dev_salt: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    project: str
+    conf_dir: Path
+    paths: Paths
+    spark: SparkSettings
+    pii: PiiSettings
+
+    def table_path(self, layer: str, use_case: str, table: str) -> str:
+        """Where a Delta table lives: ``<lakehouse>/<layer>/<use_case>/<table>``."""
+        return f"{self.paths.lakehouse.rstrip('/')}/{layer}/{use_case}/{table}"
+
+    def landing_dir(self, use_case: str, stream: str, ds: str) -> str:
+        return f"{self.paths.landing.rstrip('/')}/{use_case}/{stream}/ds={ds}"
+
+    def pii_salt(self) -> str:
+        salt = os.environ.get(self.pii.salt_env)
+        if salt:
+            return salt
+        if self.pii.allow_dev_salt:
+            return "riskpipe-local-dev-salt-not-secret"
+        raise ConfigError(
+            f"profile '{self.profile}': environment variable {self.pii.salt_env} (pii.salt_env) is not set; "
+            "PII columns cannot be hashed without a salt"
+        )
+
+
+def conf_dir() -> Path:
+    return Path(os.environ.get("RISKPIPE_CONF_DIR", PROJECT_ROOT / "conf")).resolve()
+
+
+def load_settings(profile: str | None = None, directory: Path | None = None) -> Settings:
+    """Read base.yaml merged with the profile; fail early naming the file and key."""
+    directory = Path(directory) if directory else conf_dir()
+    profile = profile or os.environ.get("RISKPIPE_PROFILE", "local")
+    base_path = directory / "base.yaml"
+    profile_path = directory / "profiles" / f"{profile}.yaml"
+    if not profile_path.is_file():
+        known = sorted(p.stem for p in (directory / "profiles").glob("*.yaml"))
+        raise ConfigError(f"{profile_path}: profile '{profile}' not found (known: {', '.join(known) or 'none'})")
+    base = _read_yaml(base_path)
+    override = _read_yaml(profile_path)
+    for key in override:
+        if key not in base:
+            raise ConfigError(f"{profile_path}: unknown key '{key}'")
+    # Which file to blame: a key the profile sets is blamed on the profile.
+    source = profile_path if override else base_path
+    data = _expand_env(_deep_merge(base, override), source, "")
+    top = _Section(data, source)
+    project = top.get("project", str)
+    p = top.section("paths")
+    env_overrides = {"lakehouse": "RISKPIPE_LAKEHOUSE", "landing": "RISKPIPE_LANDING"}
+    path_values = {}
+    for f in fields(Paths):
+        value = p.get(f.name, str)
+        value = os.environ.get(env_overrides.get(f.name, ""), value)
+        path_values[f.name] = value if f.name == "mlflow_tracking_uri" else _resolve_path(value)
+    uri = path_values["mlflow_tracking_uri"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path_values["mlflow_tracking_uri"] = "sqlite:///" + str(PROJECT_ROOT / uri[len("sqlite:///"):])
+    p.done()
+    s = top.section("spark")
+    spark_conf = s.get("conf", dict, {}) or {}
+    spark = SparkSettings(
+        master=s.get("master", str),
+        app_name=s.get("app_name", str),
+        ui_enabled=s.get("ui_enabled", bool),
+        conf={str(k): str(v) for k, v in spark_conf.items()},
+    )
+    s.done()
+    pi = top.section("pii")
+    pii = PiiSettings(salt_env=pi.get("salt_env", str), allow_dev_salt=pi.get("allow_dev_salt", bool))
+    pi.done()
+    top.done()
+    return Settings(profile=profile, project=project, conf_dir=directory, paths=Paths(**path_values),
+                    spark=spark, pii=pii)
+
+
+@functools.lru_cache(maxsize=None)
+def settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()
+
+
+# --------------------------------------------------------------------------------------- use cases
+@dataclass(frozen=True)
+class Source:
+    format: str
+    delimiter: str
+    sample: str
+    rename: dict[str, str]  # sample column -> landing column
+    drop: list[str]  # sample columns not sent to landing
+
+
+@dataclass(frozen=True)
+class Label:
+    column: str
+    positive: str
+    maturity_days: int
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    fn: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Features:
+    numeric: list[str]
+    categorical: list[str]
+    derived: list[Derived]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *(d.name for d in self.derived)]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_quarantine_share: float
+    outlier_z: float
+    outlier_iqr_k: float
+
+
+@dataclass(frozen=True)
+class UseCase:
+    name: str
+    description: str
+    source_file: Path
+    source: Source
+    schema: dict[str, str]  # landing column -> Spark SQL type, in landing order
+    primary_key: list[str]
+    event_timestamp: str
+    entity: str  # the column identifying the customer (hashed in silver); used by point-in-time features
+    label: Label
+    pii: list[str]
+    protected_attributes: list[str]
+    required: list[str]
+    outlier_columns: list[str]
+    features: Features
+    forbidden_features: dict[str, str]
+    expectation_suite: str
+    thresholds: Thresholds
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        return [c for c, t in self.schema.items() if t == "string" and c not in self.primary_key]
+
+    @property
+    def label_schema(self) -> dict[str, str]:
+        """Columns of a label file: the key, then the label as received."""
+        return {**{k: self.schema[k] for k in self.primary_key}, self.label.column: "string"}
+
+    def stream_schema(self, stream: str) -> dict[str, str]:
+        if stream == "events":
+            return self.schema
+        if stream == "labels":
+            return self.label_schema
+        raise ConfigError(f"use case '{self.name}': unknown stream '{stream}' (events, labels)")
+
+
+def _parse_use_case(path: Path) -> UseCase:
+    top = _Section(_read_yaml(path), path)
+    name = top.get("name", str)
+    if name != path.stem:
+        raise ConfigError(f"{path}: key 'name' is '{name}' but the file is named '{path.stem}.yaml'")
+    description = top.get("description", str, "")
+    src = top.section("source")
+    source = Source(
+        format=src.get("format", str, "csv"),
+        delimiter=src.get("delimiter", str, ","),
+        sample=src.get("sample", str),
+        rename=dict(src.get("rename", dict, {})),
+        drop=src.str_list("drop", []),
+    )
+    src.done()
+    if source.format != "csv":
+        raise ConfigError(f"{path}: key 'source.format' must be 'csv' (the only landing format so far)")
+    schema_raw = top.get("schema", dict)
+    schema: dict[str, str] = {}
+    for column, type_ in schema_raw.items():
+        if type_ not in SPARK_TYPES:
+            raise ConfigError(f"{path}: key 'schema.{column}' has type {type_!r}; use one of {sorted(SPARK_TYPES)}")
+        schema[str(column)] = type_
+
+    def columns(key: str, default: Any = ...) -> list[str]:
+        values = top.str_list(key, default)
+        for c in values:
+            if c not in schema:
+                raise ConfigError(f"{path}: key '{key}' names column '{c}', which is not in 'schema'")
+        return values
+
+    primary_key = columns("primary_key")
+    event_timestamp = top.get("event_timestamp", str)
+    if schema.get(event_timestamp) not in {"date", "timestamp"}:
+        raise ConfigError(f"{path}: key 'event_timestamp' must name a date or timestamp column of 'schema'")
+    entity = top.get("entity", str)
+    if entity not in schema:
+        raise ConfigError(f"{path}: key 'entity' names column '{entity}', which is not in 'schema'")
+    lab = top.section("label")
+    label = Label(column=lab.get("column", str), positive=str(lab.get("positive", (str, int, bool))),
+                  maturity_days=lab.get("maturity_days", int))
+    lab.done()
+    if label.column in schema:
+        raise ConfigError(f"{path}: key 'label.column' ('{label.column}') must not be a landing column of "
+                          "'schema': labels arrive in their own files once matured")
+    pii = columns("pii", [])
+    protected = columns("protected_attributes", [])
+    required = columns("required", [])
+    outliers = columns("outlier_columns", [])
+    feat = top.section("features")
+    derived = []
+    for i, item in enumerate(feat.get("derived", list, [])):
+        d = _Section(item, path, f"features.derived[{i}]")
+        derived.append(Derived(name=d.get("name", str), fn=d.get("fn", str), params=dict(d.get("params", dict, {}))))
+        d.done()
+        if derived[-1].fn not in FEATURE_FUNCTIONS:
+            raise ConfigError(f"{path}: key 'features.derived[{i}].fn' is '{derived[-1].fn}'; "
+                              f"known: {sorted(FEATURE_FUNCTIONS)}")
+    features = Features(numeric=feat.str_list("numeric", []), categorical=feat.str_list("categorical", []),
+                        derived=derived)
+    feat.done()
+    for c in features.numeric + features.categorical:
+        if c not in schema:
+            raise ConfigError(f"{path}: key 'features' names column '{c}', which is not in 'schema'")
+    forbidden = {str(k): str(v) for k, v in top.get("forbidden_features", dict, {}).items()}
+    for c in features.names:
+        if c in pii:
+            raise ConfigError(f"{path}: key 'features' uses PII column '{c}'; PII is never a feature")
+        if c in forbidden:
+            raise ConfigError(f"{path}: key 'features' uses forbidden column '{c}': {forbidden[c]}")
+        if c == label.column:
+            raise ConfigError(f"{path}: key 'features' uses the label '{c}'")
+    exp = top.section("expectations")
+    suite = exp.get("silver", str)
+    exp.done()
+    th = top.section("thresholds")
+    thresholds = Thresholds(
+        max_quarantine_share=th.get("max_quarantine_share", float, 0.2),
+        outlier_z=th.get("outlier_z", float, 3.0),
+        outlier_iqr_k=th.get("outlier_iqr_k", float, 1.5),
+    )
+    th.done()
+    extra = top.get("extra", dict, {})  # free-form section for later stages (training, scoring)
+    top.done()
+    return UseCase(
+        name=name, description=description, source_file=path, source=source, schema=schema,
+        primary_key=primary_key, event_timestamp=event_timestamp, entity=entity, label=label, pii=pii,
+        protected_attributes=protected, required=required, outlier_columns=outliers, features=features,
+        forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, extra=extra,
+    )
+
+
+def use_case_names(directory: Path | None = None) -> list[str]:
+    directory = Path(directory) if directory else conf_dir()
+    return sorted(p.stem for p in (directory / "use_cases").glob("*.yaml"))
+
+
+@functools.lru_cache(maxsize=None)
+def _use_case_cached(directory: str, name: str) -> UseCase:
+    path = Path(directory) / "use_cases" / f"{name}.yaml"
+    if not path.is_file():
+        known = use_case_names(Path(directory))
+        raise ConfigError(f"{path}: use case '{name}' not found (known: {', '.join(known) or 'none'})")
+    return _parse_use_case(path)
+
+
+def load_use_case(name: str, directory: Path | None = None) -> UseCase:
+    return _use_case_cached(str(Path(directory) if directory else conf_dir()), name)

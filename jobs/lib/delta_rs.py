@@ -1,0 +1,556 @@
+"""The embedded Delta engine: a Spark Python Data Source named ``delta`` backed by delta-rs.
+
+Used when the Delta JVM classes (delta-spark) are not on the Spark classpath. Spark's own reader and
+writer (``format("delta")``) drive it:
+
+* **write** — executors write Parquet files into the table folder (Hive-style partition folders) and
+  return what they wrote; the driver commits all of them as **one** Delta transaction through delta-rs.
+  Files of a job that never commits are not in the log, so readers never see them; ``vacuum`` removes
+  them later. Overwrites of a subset of partitions (``replaceWhere``) remove and add in the same commit.
+* **read** — the driver lists the snapshot's files from the Delta log (optionally at ``versionAsOf``),
+  prunes them with pushed-down filters on partition columns, and executors read them with pyarrow.
+
+Options (set by :mod:`jobs.lib.lake`, which jobs use instead of this module):
+``path``, ``versionAsOf``, ``partitionColumns`` (JSON list; Spark refuses ``.partitionBy`` for Python
+data sources), ``replaceWhere``, ``mergeSchema``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    EqualTo,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    InputPartition,
+    LessThan,
+    LessThanOrEqual,
+    WriterCommitMessage,
+)
+from pyspark.sql.types import StructType
+
+TARGET_SPLIT_BYTES = 128 * 1024 * 1024
+MAX_FILES_PER_SPLIT = 64
+
+
+class DeltaLakeError(ValueError):
+    """A Delta operation was refused; the message says which table and why."""
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def table_uri(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path.rstrip("/")
+
+
+def _filesystem(uri: str):
+    import pyarrow.fs as pafs
+
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), uri
+    return pafs.FileSystem.from_uri(uri)
+
+
+def spark_schema_to_delta(schema: StructType):
+    from deltalake import Schema
+
+    return Schema.from_json(schema.json())
+
+
+def delta_schema_to_spark(delta_schema) -> StructType:
+    return StructType.fromJson(json.loads(delta_schema.to_json()))
+
+
+def partition_value_to_string(value: Any) -> str | None:
+    """Delta stores partition values as strings (ISO for dates/timestamps)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_HIVE_UNSAFE = re.compile(r'[\x00-\x1f"#%\'*/:=?\\\x7f{}\[\]^]')
+
+
+def _hive_escape(value: str) -> str:
+    return _HIVE_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", value)
+
+
+def partition_dir(columns: Sequence[str], values: Sequence[str | None]) -> str:
+    return "/".join(
+        f"{c}={'__HIVE_DEFAULT_PARTITION__' if v is None else _hive_escape(v)}" for c, v in zip(columns, values)
+    )
+
+
+def table_exists(uri: str) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(table_uri(uri))
+
+
+def open_table(uri: str, version: int | None = None):
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(table_uri(uri), version=version)
+    except TableNotFoundError as exc:
+        raise DeltaLakeError(f"no Delta table at {uri}") from exc
+    except Exception as exc:  # delta-rs raises a generic error for a version that does not exist
+        if version is not None and "version" in str(exc).lower():
+            raise DeltaLakeError(f"Delta table {uri} has no version {version}: {exc}") from exc
+        raise
+
+
+# ------------------------------------------------------------------------------------- predicates
+@dataclass(frozen=True)
+class Comparison:
+    column: str
+    op: str  # one of = != < <= > >= in
+    value: Any  # str, or list[str] for "in"
+
+    def as_filter(self) -> tuple[str, str, Any]:
+        return (self.column, self.op, self.value)
+
+    def holds(self, partition_value: str | None) -> bool:
+        if partition_value is None:
+            return False
+        if self.op == "in":
+            return partition_value in self.value
+        left, right = _comparable(partition_value, self.value)
+        return {
+            "=": left == right, "!=": left != right, "<": left < right,
+            "<=": left <= right, ">": left > right, ">=": left >= right,
+        }[self.op]
+
+
+def _comparable(left: str, right: str) -> tuple[Any, Any]:
+    try:
+        return float(left), float(right)
+    except ValueError:
+        return left, right
+
+
+_LITERAL = r"(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false)"
+_COMPARISON = re.compile(
+    rf"^\s*`?(?P<col>[A-Za-z_][A-Za-z0-9_]*)`?\s*(?:(?P<op>=|==|!=|<>|<=|>=|<|>)\s*(?P<lit>{_LITERAL})"
+    rf"|\s+(?P<in>IN)\s*\((?P<list>\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*\s*)\))\s*$",
+    re.IGNORECASE,
+)
+
+
+def _unquote_literal(text: str) -> str:
+    text = text.strip()
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    return text
+
+
+def parse_partition_predicate(predicate: str, partition_columns: Sequence[str], table: str) -> list[Comparison]:
+    """Parse a ``replaceWhere`` predicate: comparisons on partition columns joined by AND."""
+    comparisons = []
+    for part in re.split(r"\s+AND\s+", predicate.strip(), flags=re.IGNORECASE):
+        match = _COMPARISON.match(part)
+        if not match:
+            raise DeltaLakeError(
+                f"replaceWhere {predicate!r} on {table}: the delta-rs engine accepts comparisons "
+                "(=, !=, <, <=, >, >=, IN) on partition columns joined by AND; cannot read {part!r}"
+            )
+        column = match.group("col")
+        if column not in partition_columns:
+            raise DeltaLakeError(
+                f"replaceWhere {predicate!r} on {table}: column '{column}' is not a partition column "
+                f"(partition columns: {list(partition_columns) or 'none'})"
+            )
+        if match.group("in"):
+            values = [_unquote_literal(v) for v in re.findall(_LITERAL, match.group("list"))]
+            comparisons.append(Comparison(column, "in", values))
+        else:
+            op = {"==": "=", "<>": "!="}.get(match.group("op"), match.group("op"))
+            comparisons.append(Comparison(column, op, _unquote_literal(match.group("lit"))))
+    return comparisons
+
+
+# ------------------------------------------------------------------------------------------- write
+@dataclass
+class FileAdded:
+    path: str  # relative to the table root, as on disk (delta-rs URI-encodes it in the log)
+    size: int
+    partition_values: dict[str, str | None]
+    modification_time: int
+    num_records: int
+    stats: str
+
+
+@dataclass
+class DeltaCommitMessage(WriterCommitMessage):
+    files: list[FileAdded] = field(default_factory=list)
+
+
+class FileStats:
+    """Delta per-file statistics (numRecords, nullCount, min/max of numbers and dates), built batch by batch."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.rows = 0
+        self.nulls = {c: 0 for c in columns}
+        self.mins: dict[str, Any] = {}
+        self.maxs: dict[str, Any] = {}
+
+    def update(self, table) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.rows += table.num_rows
+        for name in self.columns:
+            column = table.column(name)
+            self.nulls[name] += column.null_count
+            t = column.type
+            if column.null_count == len(column) or not (
+                pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_date(t)
+            ):
+                continue
+            mm = pc.min_max(column)
+            lo, hi = mm["min"].as_py(), mm["max"].as_py()
+            if isinstance(lo, float) and (lo != lo or hi != hi):  # NaN: no usable bounds
+                continue
+            self.mins[name] = lo if name not in self.mins else min(self.mins[name], lo)
+            self.maxs[name] = hi if name not in self.maxs else max(self.maxs[name], hi)
+
+    def to_json(self) -> str:
+        def plain(v: Any) -> Any:
+            return v.isoformat() if isinstance(v, dt.date) else v
+
+        return json.dumps({
+            "numRecords": self.rows,
+            "minValues": {k: plain(v) for k, v in self.mins.items()},
+            "maxValues": {k: plain(v) for k, v in self.maxs.items()},
+            "nullCount": self.nulls,
+        })
+
+
+class DeltaRsWriter(DataSourceArrowWriter):
+    """Executors: write Parquet files per partition. Driver: one Delta commit of all of them."""
+
+    def __init__(self, uri: str, schema: StructType, overwrite: bool, partition_columns: list[str],
+                 replace_where: str | None, merge_schema: bool, table_existed: bool) -> None:
+        self.uri = uri
+        self.schema = schema
+        self.overwrite = overwrite
+        self.partition_columns = partition_columns
+        self.replace_where = replace_where
+        self.merge_schema = merge_schema
+        self.table_existed = table_existed
+        self.comparisons = (
+            parse_partition_predicate(replace_where, partition_columns, uri) if replace_where else []
+        )
+        self.job_id = uuid.uuid4().hex[:12]
+
+    # executor side ---------------------------------------------------------------------------
+    def write(self, iterator: Iterator[Any]) -> DeltaCommitMessage:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        fs, root = _filesystem(self.uri)
+        context = TaskContext.get()
+        task = f"{context.partitionId():05d}" if context else "00000"
+        data_columns = [f.name for f in self.schema.fields if f.name not in self.partition_columns]
+        writers: dict[tuple, tuple[pq.ParquetWriter, str, FileStats]] = {}
+        files: list[FileAdded] = []
+        try:
+            for batch in iterator:
+                if batch.num_rows == 0:
+                    continue
+                table = pa.Table.from_batches([batch])
+                for key, part in _split_by_partition(table, self.partition_columns):
+                    entry = writers.get(key)
+                    if entry is None:
+                        rel_dir = partition_dir(self.partition_columns, key)
+                        name = f"part-{task}-{self.job_id}-{uuid.uuid4().hex[:8]}.c000.snappy.parquet"
+                        rel = f"{rel_dir}/{name}" if rel_dir else name
+                        if rel_dir:
+                            fs.create_dir(f"{root}/{rel_dir}", recursive=True)
+                        writer = pq.ParquetWriter(f"{root}/{rel}", part.select(data_columns).schema, filesystem=fs,
+                                                  compression="snappy", coerce_timestamps="us",
+                                                  allow_truncated_timestamps=True)
+                        entry = writers[key] = (writer, rel, FileStats(data_columns))
+                    data = part.select(data_columns)
+                    entry[0].write_table(data)
+                    entry[2].update(data)
+            for key, (writer, rel, stats) in writers.items():
+                writer.close()
+                info = fs.get_file_info(f"{root}/{rel}")
+                files.append(FileAdded(
+                    path=rel, size=info.size,
+                    partition_values=dict(zip(self.partition_columns, key)),
+                    modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else int(time.time() * 1000),
+                    num_records=stats.rows, stats=stats.to_json(),
+                ))
+        except BaseException:
+            for writer, rel, _ in writers.values():
+                try:
+                    writer.close()
+                    fs.delete_file(f"{root}/{rel}")
+                except Exception:  # best effort; vacuum removes what is left
+                    pass
+            raise
+        return DeltaCommitMessage(files=files)
+
+    # driver side ------------------------------------------------------------------------------
+    def commit(self, messages: list[DeltaCommitMessage | None]) -> None:
+        from deltalake import DeltaTable
+        from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
+
+        files = [f for m in messages if m is not None for f in m.files]
+        for f in files:
+            for c in self.comparisons:
+                if not c.holds(f.partition_values.get(c.column)):
+                    self.abort(messages)
+                    raise DeltaLakeError(
+                        f"write to {self.uri}: data does not conform to replaceWhere {self.replace_where!r} "
+                        f"(a row has {c.column}={f.partition_values.get(c.column)!r}); nothing was committed"
+                    )
+        adds = [
+            AddAction(path=f.path, size=f.size, partition_values=f.partition_values,
+                      modification_time=f.modification_time, data_change=True, stats=f.stats)
+            for f in files
+        ]
+        schema = spark_schema_to_delta(self.schema)
+        operation = {"mode": "Overwrite" if self.overwrite else "Append",
+                     "partitionBy": json.dumps(self.partition_columns)}
+        if self.replace_where:
+            operation["predicate"] = self.replace_where
+        props = CommitProperties(custom_metadata={"engine": "riskpipe-delta-rs", **operation},
+                                 max_commit_retries=50)
+        uri = table_uri(self.uri)
+        if not self.table_existed and not DeltaTable.is_deltatable(uri):
+            try:
+                create_table_with_add_actions(uri, schema, adds, mode="error",
+                                              partition_by=self.partition_columns or None,
+                                              commit_properties=props)
+                return
+            except Exception:
+                if not DeltaTable.is_deltatable(uri):  # not a lost creation race: a real failure
+                    raise
+        table = DeltaTable(uri)
+        if self.merge_schema:
+            _add_missing_columns(table, self.schema)
+            table = DeltaTable(uri)
+        if self.overwrite:
+            filters = [c.as_filter() for c in self.comparisons] or None
+            table.create_write_transaction(adds, "overwrite", schema, self.partition_columns or None,
+                                           partition_filters=filters, commit_properties=props)
+        else:
+            table.create_write_transaction(adds, "append", schema, self.partition_columns or None,
+                                           commit_properties=props)
+
+    def abort(self, messages: list[DeltaCommitMessage | None]) -> None:
+        fs, root = _filesystem(self.uri)
+        for message in messages:
+            for f in (message.files if message else []):
+                try:
+                    fs.delete_file(f"{root}/{unquote(f.path)}")
+                except Exception:  # best effort; vacuum removes what is left
+                    pass
+
+
+def _add_missing_columns(table, schema: StructType) -> None:
+    from deltalake import Field, Schema
+
+    existing = {f.name for f in table.schema().fields}
+    new = [f for f in Schema.from_json(schema.json()).fields if f.name not in existing]
+    if new:
+        table.alter.add_columns([Field(f.name, f.type, nullable=True) for f in new])
+
+
+def _split_by_partition(table, columns: Sequence[str]):
+    """Yield ``(partition value strings, rows)`` for each distinct partition in an Arrow table."""
+    if not columns:
+        yield (), table
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = table.select(list(columns))
+    if keys.num_rows and all(pc.count_distinct(keys.column(c), mode="all").as_py() == 1 for c in columns):
+        yield tuple(partition_value_to_string(keys.column(c)[0].as_py()) for c in columns), table
+        return
+    grouped = keys.append_column("__row", pa.array(range(table.num_rows), pa.int64())).group_by(
+        list(columns), use_threads=False).aggregate([("__row", "list")])
+    for row in grouped.to_pylist():
+        key = tuple(partition_value_to_string(row[c]) for c in columns)
+        yield key, table.take(pa.array(row["__row_list"], pa.int64()))
+
+
+# -------------------------------------------------------------------------------------------- read
+@dataclass
+class FileSplit(InputPartition):
+    files: list[tuple[str, dict[str, str | None]]]  # (relative URI-encoded path, partition values)
+
+    def __init__(self, files):
+        super().__init__(len(files))
+        self.files = files
+
+
+class DeltaRsReader(DataSourceReader):
+    def __init__(self, uri: str, version: int | None, schema: StructType, partition_columns: list[str]) -> None:
+        self.uri = uri
+        self.version = version
+        self.schema = schema
+        self.partition_columns = partition_columns
+        self.pruning: list[Comparison] = []
+
+    def pushFilters(self, filters):  # noqa: N802 - Spark's API name
+        """Prune files on partition columns; Spark still evaluates every filter after the scan."""
+        ops = {EqualTo: "=", GreaterThan: ">", GreaterThanOrEqual: ">=", LessThan: "<", LessThanOrEqual: "<="}
+        for f in filters:
+            column = f.attribute[0] if len(f.attribute) == 1 else None
+            if column in self.partition_columns:
+                if type(f) in ops:
+                    self.pruning.append(Comparison(column, ops[type(f)], partition_value_to_string(f.value)))
+                elif isinstance(f, In):
+                    self.pruning.append(Comparison(column, "in", [partition_value_to_string(v) for v in f.value]))
+            yield f
+
+    def partitions(self) -> Sequence[InputPartition]:
+        import pyarrow as pa
+
+        table = open_table(self.uri, self.version)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        rows = actions.to_pylist()
+        files = []
+        for row in rows:
+            values = {c: partition_value_to_string(row.get(f"partition.{c}")) for c in self.partition_columns}
+            if all(c.holds(values[c.column]) for c in self.pruning):
+                files.append((row["path"], values, row["size_bytes"]))
+        files.sort(key=lambda f: -f[2])
+        splits: list[list[tuple[str, dict]]] = []
+        sizes: list[int] = []
+        for path, values, size in files:  # first fit decreasing
+            for i, total in enumerate(sizes):
+                if total + size <= TARGET_SPLIT_BYTES and len(splits[i]) < MAX_FILES_PER_SPLIT:
+                    splits[i].append((path, values))
+                    sizes[i] += size
+                    break
+            else:
+                splits.append([(path, values)])
+                sizes.append(size)
+        return [FileSplit(s) for s in splits] or [FileSplit([])]
+
+    def read(self, partition: FileSplit) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        target = to_arrow_schema(self.schema)
+        fs, root = _filesystem(self.uri)
+        for path, values in partition.files:
+            full = path if "://" in path else f"{root}/{unquote(path)}"
+            parquet = pq.ParquetFile(fs.open_input_file(full))
+            for batch in parquet.iter_batches(batch_size=65536):
+                yield _conform(batch, target, values)
+
+
+def _conform(batch, target, partition_values: dict[str, str | None]):
+    """Shape a file's batch to the table schema: add partition columns, fill missing columns, cast."""
+    import pyarrow as pa
+
+    arrays = []
+    names = batch.schema.names
+    for f in target:
+        if f.name in partition_values:
+            raw = pa.array([partition_values[f.name]] * batch.num_rows, pa.string())
+            arrays.append(raw.cast(f.type) if not pa.types.is_string(f.type) else raw)
+        elif f.name in names:
+            column = batch.column(names.index(f.name))
+            arrays.append(column if column.type == f.type else column.cast(f.type))
+        else:  # column added by a later schema change: null in older files
+            arrays.append(pa.nulls(batch.num_rows, f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=target)
+
+
+# --------------------------------------------------------------------------------------- data source
+class DeltaRsDataSource(DataSource):
+    """``spark.read.format("delta")`` / ``df.write.format("delta")`` through delta-rs."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "delta"
+
+    def _path(self) -> str:
+        path = self.options.get("path")
+        if not path:
+            raise DeltaLakeError("format('delta') needs a path: .load(path) or .save(path)")
+        return table_uri(path)
+
+    def _version(self) -> int | None:
+        version = self.options.get("versionAsOf")
+        return int(version) if version is not None else None
+
+    def schema(self) -> StructType:
+        return delta_schema_to_spark(open_table(self._path(), self._version()).schema())
+
+    def reader(self, schema: StructType) -> DeltaRsReader:
+        table = open_table(self._path(), self._version())
+        return DeltaRsReader(self._path(), self._version(), schema, list(table.metadata().partition_columns))
+
+    def writer(self, schema: StructType, overwrite: bool) -> DeltaRsWriter:
+        uri = self._path()
+        requested = json.loads(self.options.get("partitionColumns") or "null")
+        merge_schema = str(self.options.get("mergeSchema", "false")).lower() == "true"
+        existed = table_exists(uri)
+        if existed:
+            table = open_table(uri)
+            partitions = list(table.metadata().partition_columns)
+            if requested is not None and list(requested) != partitions:
+                raise DeltaLakeError(
+                    f"write to {uri}: partition columns {requested} do not match the table's {partitions}"
+                )
+            check_schema(uri, delta_schema_to_spark(table.schema()), schema, merge_schema, overwrite)
+        else:
+            partitions = list(requested or [])
+            missing = [c for c in partitions if c not in schema.names]
+            if missing:
+                raise DeltaLakeError(f"write to {uri}: partition columns {missing} are not in the data")
+        return DeltaRsWriter(uri, schema, overwrite, partitions, self.options.get("replaceWhere"),
+                             merge_schema, existed)
+
+
+def check_schema(uri: str, table_schema: StructType, data_schema: StructType, merge_schema: bool,
+                 overwrite: bool = False) -> None:
+    """Delta schema enforcement: same columns with the same types, new columns only with mergeSchema."""
+    table_types = {f.name: f.dataType for f in table_schema.fields}
+    data_types = {f.name: f.dataType for f in data_schema.fields}
+    problems = []
+    missing = [c for c in table_types if c not in data_types]
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    for name, type_ in data_types.items():
+        if name in table_types and table_types[name] != type_:
+            problems.append(
+                f"column '{name}' is {type_.simpleString()} in the data but {table_types[name].simpleString()} "
+                "in the table"
+            )
+    extra = [c for c in data_types if c not in table_types]
+    if extra and not merge_schema:
+        problems.append(f"new column(s) {extra} (set merge_schema=True to add them)")
+    if problems:
+        raise DeltaLakeError(f"schema mismatch writing to {uri}: " + "; ".join(problems) +
+                             ". Nothing was written.")
