@@ -55,7 +55,6 @@ NUMERIC_TYPES = frozenset({"int", "bigint", "double", "float"})
 INTEGER_TYPES = frozenset({"int", "bigint"})
 NOISE_SD = 0.05  # rows_per_day: numeric columns are multiplied by N(1, NOISE_SD)
 PART_FILE = "part-00000.csv"
-STREAMS = ("events", "labels")
 
 #: Kinds of malformed event lines, injected in this order, round robin over the whole replay:
 #: ``truncated``       the line stops after 3..n-1 fields (key, date and customer id are kept);
@@ -329,6 +328,8 @@ def replay(
         raise ReplayError(f"days must be a positive integer, got {days!r}")
     if rows_per_day is not None and (not isinstance(rows_per_day, int) or rows_per_day < 1):
         raise ReplayError(f"rows_per_day must be a positive integer, got {rows_per_day!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ReplayError(f"seed must be an integer >= 0, got {seed!r}")
     if not 0.0 <= malformed_rate < 1.0:
         raise ReplayError(f"malformed_rate must be in [0, 1), got {malformed_rate!r}")
     if not customers_share > 0:
@@ -401,7 +402,7 @@ def replay(
     for j in range(delay):  # label days before the first outcome matures
         write_labels((start + timedelta(days=j)).isoformat(), empty, empty)
 
-    offset = 0  # rows of the previous days
+    offset = 0  # rows of the days so far
     malformed_done = 0  # malformed lines of the previous days (cumulative rounding, round robin over kinds)
     for i, rows in enumerate(day_rows):
         day = start + timedelta(days=i)

@@ -20,10 +20,11 @@ from typing import Any
 
 import yaml
 
+from jobs.features import FUNCTIONS as FEATURE_FUNCTIONS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "date", "timestamp"}
-FEATURE_FUNCTIONS = {"ratio", "log1p", "prior_event_count", "trailing_mean_ratio"}
 
 
 class ConfigError(ValueError):
@@ -157,6 +158,17 @@ class PiiSettings:
 
 
 @dataclass(frozen=True)
+class AirflowSettings:
+    owner: str
+    retries: int
+    retry_delay_minutes: int
+    start_date: str
+    landing_poke_seconds: int
+    landing_timeout_minutes: int
+    spark_conn_id: str
+
+
+@dataclass(frozen=True)
 class Settings:
     profile: str
     project: str
@@ -164,6 +176,7 @@ class Settings:
     paths: Paths
     spark: SparkSettings
     pii: PiiSettings
+    airflow: AirflowSettings
 
     def table_path(self, layer: str, use_case: str, table: str) -> str:
         """Where a Delta table lives: ``<lakehouse>/<layer>/<use_case>/<table>``."""
@@ -230,9 +243,19 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
     pi = top.section("pii")
     pii = PiiSettings(salt_env=pi.get("salt_env", str), allow_dev_salt=pi.get("allow_dev_salt", bool))
     pi.done()
+    a = top.section("airflow")
+    airflow = AirflowSettings(
+        owner=a.get("owner", str), retries=a.get("retries", int), retry_delay_minutes=a.get("retry_delay_minutes", int),
+        start_date=str(a.get("start_date", (str, __import__("datetime").date))),
+        landing_poke_seconds=a.get("landing_poke_seconds", int),
+        landing_timeout_minutes=a.get("landing_timeout_minutes", int), spark_conn_id=a.get("spark_conn_id", str),
+    )
+    a.done()
+    if airflow.retries < 2:
+        raise ConfigError(f"{source}: key 'airflow.retries' must be >= 2, got {airflow.retries}")
     top.done()
     return Settings(profile=profile, project=project, conf_dir=directory, paths=Paths(**path_values),
-                    spark=spark, pii=pii)
+                    spark=spark, pii=pii, airflow=airflow)
 
 
 @functools.lru_cache(maxsize=None)
@@ -255,6 +278,7 @@ class Source:
 class Label:
     column: str
     positive: str
+    negative: str
     maturity_days: int
 
 
@@ -361,7 +385,9 @@ def _parse_use_case(path: Path) -> UseCase:
         raise ConfigError(f"{path}: key 'entity' names column '{entity}', which is not in 'schema'")
     lab = top.section("label")
     label = Label(column=lab.get("column", str), positive=str(lab.get("positive", (str, int, bool))),
-                  maturity_days=lab.get("maturity_days", int))
+                  negative=str(lab.get("negative", (str, int, bool))), maturity_days=lab.get("maturity_days", int))
+    if label.maturity_days < 0:
+        raise ConfigError(f"{path}: key 'label.maturity_days' must be >= 0, got {label.maturity_days}")
     lab.done()
     if label.column in schema:
         raise ConfigError(f"{path}: key 'label.column' ('{label.column}') must not be a landing column of "

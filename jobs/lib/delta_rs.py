@@ -54,7 +54,7 @@ def table_uri(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path.rstrip("/")
 
 
-def _filesystem(uri: str):
+def filesystem(uri: str):
     import pyarrow.fs as pafs
 
     if "://" not in uri:
@@ -268,7 +268,7 @@ class DeltaRsWriter(DataSourceArrowWriter):
         import pyarrow.parquet as pq
         from pyspark import TaskContext
 
-        fs, root = _filesystem(self.uri)
+        fs, root = filesystem(self.uri)
         context = TaskContext.get()
         task = f"{context.partitionId():05d}" if context else "00000"
         data_columns = [f.name for f in self.schema.fields if f.name not in self.partition_columns]
@@ -285,8 +285,8 @@ class DeltaRsWriter(DataSourceArrowWriter):
                         rel_dir = partition_dir(self.partition_columns, key)
                         name = f"part-{task}-{self.job_id}-{uuid.uuid4().hex[:8]}.c000.snappy.parquet"
                         rel = f"{rel_dir}/{name}" if rel_dir else name
-                        if rel_dir:
-                            fs.create_dir(f"{root}/{rel_dir}", recursive=True)
+                        # the table folder itself may not exist yet (first write of a table)
+                        fs.create_dir(f"{root}/{rel_dir}" if rel_dir else root, recursive=True)
                         writer = pq.ParquetWriter(f"{root}/{rel}", part.select(data_columns).schema, filesystem=fs,
                                                   compression="snappy", coerce_timestamps="us",
                                                   allow_truncated_timestamps=True)
@@ -362,7 +362,7 @@ class DeltaRsWriter(DataSourceArrowWriter):
                                            commit_properties=props)
 
     def abort(self, messages: list[DeltaCommitMessage | None]) -> None:
-        fs, root = _filesystem(self.uri)
+        fs, root = filesystem(self.uri)
         for message in messages:
             for f in (message.files if message else []):
                 try:
@@ -421,7 +421,8 @@ class DeltaRsReader(DataSourceReader):
         """Prune files on partition columns; Spark still evaluates every filter after the scan."""
         ops = {EqualTo: "=", GreaterThan: ">", GreaterThanOrEqual: ">=", LessThan: "<", LessThanOrEqual: "<="}
         for f in filters:
-            column = f.attribute[0] if len(f.attribute) == 1 else None
+            attribute = getattr(f, "attribute", None)  # Not(...) has a child filter instead
+            column = attribute[0] if attribute is not None and len(attribute) == 1 else None
             if column in self.partition_columns:
                 if type(f) in ops:
                     self.pruning.append(Comparison(column, ops[type(f)], partition_value_to_string(f.value)))
@@ -459,8 +460,8 @@ class DeltaRsReader(DataSourceReader):
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        target = to_arrow_schema(self.schema)
-        fs, root = _filesystem(self.uri)
+        target = to_arrow_schema(self.schema, timezone="UTC")
+        fs, root = filesystem(self.uri)
         for path, values in partition.files:
             full = path if "://" in path else f"{root}/{unquote(path)}"
             parquet = pq.ParquetFile(fs.open_input_file(full))

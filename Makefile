@@ -1,0 +1,82 @@
+# riskpipe — the single entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SITE := $(VENV)/lib/python3.11/site-packages
+
+# Embedded default: local profile, everything under this folder.
+export RISKPIPE_PROFILE ?= local
+export PYSPARK_PYTHON := $(CURDIR)/$(PY)
+export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(PY)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export GX_ANALYTICS_ENABLED := false
+export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type": "spark", "host": "local[2]"}
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# What `make run` replays and runs (override: make run DAYS=20 START=2026-01-01).
+START ?= 2026-01-01
+DAYS ?= 60
+RUN_DAYS ?= 14
+USE_CASES ?= credit_default lead_scoring
+
+.PHONY: help setup java run replay pipeline smoke test test-fast bench lint up down clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## create .venv with the pinned packages (and Java 17 if missing); a no-op when done
+$(STAMP): requirements.lock pyproject.toml
+	@$(MAKE) --no-print-directory java
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@echo "$(CURDIR)" > $(SITE)/riskpipe.pth   # the project's packages (jobs, plugins) on the venv's path
+	$(PY) -m pip check
+	@touch $@
+	@echo "setup: done ($(PY))"
+
+java: ## install a Java 17 runtime with apt when `java` is missing
+	@if command -v java >/dev/null 2>&1; then :; else \
+	  echo "setup: java not found, installing openjdk-17-jre-headless"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	fi
+
+run: setup ## set up, replay the sample data and run the whole pipeline end to end
+	$(PY) -m jobs.run_pipeline --start $(START) --replay-days $(DAYS) --days $(RUN_DAYS) --use-cases $(USE_CASES)
+
+replay: setup ## turn the sample data sets into daily landing files (DAYS from START)
+	@for uc in $(USE_CASES); do $(PY) -m jobs.replay --use-case $$uc --start $(START) --days $(DAYS) || exit 1; done
+
+smoke: setup ## write, read, merge and time-travel a Delta table through Spark; print its history
+	$(PY) -m jobs.smoke
+
+test: setup ## run the whole test suite
+	$(PY) -m pytest -q
+
+test-fast: setup ## the tests without the slow ones (extra processes, DAG runs)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup ## run the benchmarks (not tests): lake write/read vs Parquet, medallion layers
+	$(PY) benchmarks/lake_write_read.py
+	$(PY) benchmarks/medallion.py
+
+lint: setup ## ruff over the code
+	$(PY) -m pip install --quiet ruff==0.14.0 && $(VENV)/bin/ruff check jobs dags plugins tests benchmarks
+
+up: ## start the reference cluster stack (docker compose: Postgres, Airflow, Spark, MLflow)
+	docker compose -f docker/compose.yaml up -d --build
+
+down: ## stop the reference cluster stack
+	docker compose -f docker/compose.yaml down
+
+clean: ## remove generated data (lakehouse, landing, MLflow and Airflow state); keeps .venv
+	rm -rf lakehouse landing .mlflow .airflow spark-warehouse .bench

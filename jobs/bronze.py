@@ -1,0 +1,241 @@
+"""Landing → bronze: the day's landing files as received, plus ingestion metadata.
+
+For each stream of the use case (``events``, and ``labels`` once they mature) the job reads
+``<landing>/<use_case>/<stream>/ds=<ds>/*.csv`` and writes the rows — every value still a string, as
+received — to ``bronze/<use_case>/<stream>`` partition ``ds``, with ``_batch_id``, ``_source_file``
+(relative to the landing root), ``_row_number`` (the line number in that file; the header is line 1)
+and ``_ingest_time`` (when the file landed: its modification time, so a rerun reproduces it).
+
+Lines that cannot be parsed go to the quarantine table with the raw line and the reason:
+``header`` (the file's header lacks or adds columns), ``field_count`` (a truncated or overlong line),
+``encoding`` (not valid UTF-8), ``blank_line``. Nothing is dropped: per stream,
+``lines received = bronze rows + quarantined``, checked against what was committed.
+
+A missing events folder for the date is an error (nothing arrived; the task fails and says where it
+looked). Labels land only once they mature, so a missing labels folder means "none today".
+
+Run: ``spark-submit jobs/bronze.py --use-case credit_default --ds 2026-01-15`` (or ``python -m jobs.bronze``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jobs.lib import lake, tables
+from jobs.lib.cli import run_job
+from jobs.lib.config import UseCase, settings
+from jobs.lib.delta_rs import filesystem
+from jobs.lib.quality import BatchQuality, write_quality, write_quarantine
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LAYER = "bronze"
+REPLACEMENT_CHAR = "\ufffd"  # what Spark's UTF-8 decoder puts in place of invalid bytes
+
+
+class LandingError(FileNotFoundError):
+    """The landing folder or files the date needs are not there."""
+
+
+def batch_id(use_case: str, stream: str, ds: str) -> str:
+    """Deterministic id of one day's batch of one stream: reruns keep it."""
+    return f"{use_case}/{stream}/{ds}"
+
+
+def landing_files(folder: str) -> list[str] | None:
+    """Data files in a landing folder (hidden and ``_``-prefixed temp files skipped); None if no folder."""
+    import pyarrow.fs as pafs
+
+    fs, root = filesystem(folder)
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.NotFound:
+        return None
+    if info.type != pafs.FileType.Directory:
+        raise LandingError(f"landing path {folder} exists but is not a folder")
+    selector = pafs.FileSelector(root, recursive=False)
+    files = [i.path for i in fs.get_file_info(selector)
+             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_"))]
+    prefix = folder[: len(folder) - len(root)] if "://" in folder else ""
+    return sorted(prefix + f for f in files)
+
+
+def read_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
+    """Every line of the files with its file, 1-based line number and the file's modification time."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    raw = (spark.read.text(list(files))
+           .select("value", F.col("_metadata.file_path").alias("file_path"),
+                   F.col("_metadata.file_modification_time").alias("file_time"))
+           .withColumn("_order", F.monotonically_increasing_id()))
+    # Within one file, Spark's splits keep file order, so the id grows with the offset in the file.
+    return raw.withColumn("line_number", F.row_number().over(Window.partitionBy("file_path").orderBy("_order"))
+                          ).drop("_order")
+
+
+def _split_header(line: str, delimiter: str) -> list[str]:
+    return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=delimiter), [])]
+
+
+def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root: str,
+          ds: str, batch: str) -> tuple[DataFrame, DataFrame]:
+    """Split landing lines into bronze rows and quarantine rows (with reason and rule)."""
+    from pyspark.sql import functions as F
+
+    expected = list(columns)
+    headers = {r["file_path"]: r["value"] for r in lines.where("line_number = 1").select("file_path", "value").collect()}
+    file_header_problem: dict[str, str] = {}
+    file_columns: dict[str, list[str]] = {}
+    for path, header in headers.items():
+        found = _split_header(header.lstrip("\ufeff"), delimiter)
+        missing = [c for c in expected if c not in found]
+        extra = [c for c in found if c not in expected]
+        if missing or extra or len(set(found)) != len(found):
+            problem = []
+            if missing:
+                problem.append(f"missing column(s) {missing}")
+            if extra:
+                problem.append(f"unexpected column(s) {extra}")
+            if len(set(found)) != len(found):
+                problem.append("repeated column names")
+            file_header_problem[path] = "header: " + "; ".join(problem)
+        file_columns[path] = found
+
+    root = landing_root.rstrip("/")
+    relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root if root.startswith("/") else root) + "/?", "")
+    body = lines.where("line_number > 1")
+    quoted = r'"(?:[^"]|"")*"'
+    field_count = F.size(F.split(F.regexp_replace("value", quoted, "Q"), re.escape(delimiter), -1))
+    header_problem = F.lit(None).cast("string")
+    for path, problem in file_header_problem.items():
+        header_problem = F.when(F.col("file_path") == path, F.lit(problem)).otherwise(header_problem)
+    n_fields = F.lit(len(expected))
+    for path, found in file_columns.items():
+        if len(found) != len(expected):
+            n_fields = F.when(F.col("file_path") == path, F.lit(len(found))).otherwise(n_fields)
+    reason = (
+        F.when(header_problem.isNotNull(), header_problem)
+        .when(F.col("value").contains(REPLACEMENT_CHAR), F.lit("encoding: line is not valid UTF-8"))
+        .when(F.trim("value") == "", F.lit("blank_line: empty line"))
+        .when(field_count != n_fields,
+              F.format_string("field_count: expected %d fields, got %d", n_fields, field_count))
+    )
+    rule = F.regexp_extract(reason, r"^([a-z_]+):", 1)
+    checked = body.withColumn("reason", reason).withColumn("_source_file", relative)
+
+    quarantine = checked.where(F.col("reason").isNotNull()).select(
+        F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
+        F.col("_source_file").alias("source_file"), F.col("line_number").cast("bigint").alias("row_number"),
+        F.concat_ws(":", "_source_file", F.col("line_number").cast("string")).alias("row_id"),
+        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"), F.col("value").alias("raw"),
+    )
+    good = checked.where(F.col("reason").isNull())
+    # Parse each file with its own header order (same column set, any order), then select in schema order.
+    parsed_frames = []
+    for path, found in file_columns.items():
+        if path in file_header_problem:
+            continue
+        ddl = ", ".join(f"`c{i}` STRING" for i in range(len(found)))
+        fields = F.from_csv("value", ddl, {"sep": delimiter, "mode": "PERMISSIVE", "nullValue": ""})
+        part = good.where(F.col("file_path") == path).withColumn("_f", fields)
+        parsed_frames.append(part.select(
+            *[F.col(f"_f.c{found.index(c)}").alias(c) for c in expected],
+            F.lit(batch).alias("_batch_id"), F.col("_source_file"),
+            F.col("line_number").cast("bigint").alias("_row_number"),
+            F.col("file_time").cast("timestamp").alias("_ingest_time"), F.lit(ds).alias("ds"),
+        ))
+    if parsed_frames:
+        rows = parsed_frames[0]
+        for frame in parsed_frames[1:]:
+            rows = rows.unionByName(frame)
+    else:
+        rows = lines.sparkSession.createDataFrame([], bronze_ddl(expected))
+    return rows, quarantine
+
+
+def bronze_ddl(columns: Sequence[str]) -> str:
+    return ", ".join([*(f"`{c}` STRING" for c in columns), "_batch_id STRING", "_source_file STRING",
+                      "_row_number BIGINT", "_ingest_time TIMESTAMP", "ds STRING"])
+
+
+def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
+    """Land ``ds`` of every stream of ``use_case`` into bronze; returns the quality records written."""
+    from pyspark.sql import functions as F
+
+    cfg = settings()
+    records: list[BatchQuality] = []
+    quarantined: list[DataFrame] = []
+    for stream in tables.STREAMS:
+        folder = cfg.landing_dir(use_case.name, stream, ds)
+        batch = batch_id(use_case.name, stream, ds)
+        columns = list(use_case.stream_schema(stream))
+        files = landing_files(folder)
+        if files is None and stream == "events":
+            raise LandingError(f"{use_case.name} {ds}: landing folder {folder} does not exist; nothing arrived "
+                               "for this date (check the upstream delivery, or replay it with `make replay`)")
+        if not files and stream == "events":
+            raise LandingError(f"{use_case.name} {ds}: landing folder {folder} holds no data files")
+        if files:
+            lines = read_lines(spark, files).persist()
+            rows, bad = parse(lines, columns, use_case.source.delimiter, cfg.paths.landing, ds, batch)
+            received = lines.where("line_number > 1").count()
+        else:
+            lines = None
+            rows = spark.createDataFrame([], bronze_ddl(columns))
+            bad = spark.createDataFrame([], "stream STRING").limit(0)
+            received = 0
+        lake.write(rows, tables.bronze(use_case.name, stream), mode="overwrite", partition_by=["ds"],
+                   replace_where=f"ds = '{ds}'")
+        if files:
+            quarantined.append(bad.withColumn("stream", F.lit(stream)))
+        records.append(BatchQuality(stream=stream, batch_id=batch, rows_in=received, rows_out=0,
+                                    status="ok" if files is not None else "no_landing_folder",
+                                    detail=f"{len(files or [])} file(s) from {folder}"))
+        if lines is not None:
+            quarantine_frame = quarantined[-1]
+            records[-1].quarantined_by_reason = {
+                r["rule"]: int(r["count"]) for r in quarantine_frame.groupBy("rule").count().collect()}
+            lines.unpersist()
+
+    all_bad = quarantined[0] if quarantined else None
+    for frame in quarantined[1:]:
+        all_bad = all_bad.unionByName(frame)
+    from jobs.lib.quality import empty_quarantine
+
+    write_quarantine(spark, use_case.name, ds, LAYER, all_bad if all_bad is not None else empty_quarantine(spark))
+    # Reconcile against what was committed, not against what we meant to write.
+    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))
+                   .where(f"ds = '{ds}' AND layer = '{LAYER}'").groupBy("stream").count().collect()}
+    for record in records:
+        record.rows_out = lake.read(tables.bronze(use_case.name, record.stream)).where(f"ds = '{ds}'").count()
+        record.quarantined = committed_q.get(record.stream, 0)
+        record.completeness = 1.0
+        if record.quarantined:
+            record.status = "ok_with_quarantine"
+    write_quality(spark, use_case.name, ds, LAYER, records)
+    for record in records:
+        record.check(LAYER)
+    return records
+
+
+def summary(records: list[BatchQuality]) -> str:
+    return "\n".join(
+        f"bronze {r.stream:6s} {r.batch_id}: {r.rows_in} received, {r.rows_out} to bronze, "
+        f"{r.quarantined} quarantined {r.quarantined_by_reason or ''}" for r in records)
+
+
+def run(spark: SparkSession, use_case: UseCase, ds: str) -> str:
+    return summary(ingest(spark, use_case, ds))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("Landing files of a date -> bronze Delta tables (+ quarantine, quality).", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

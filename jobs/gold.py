@@ -1,0 +1,127 @@
+"""Silver → gold: point-in-time features for the date's events, and matured labels joined to them.
+
+* ``gold/<use_case>/features`` partition ``ds``: for every silver event of ``ds`` the key, entity
+  (hashed), event date, protected attributes (kept for fairness checks — never features), the
+  configured numeric and categorical features and the derived ones (:mod:`jobs.features`). Derived
+  features that look at other events read silver partitions up to ``ds`` only and events dated strictly
+  before the row's event date: a row never sees data dated after its event.
+* ``gold/<use_case>/training`` partition ``ds``: the labels that arrived on ``ds`` joined to their
+  events' features, only when matured (``ds >= event date + label.maturity_days``). Labels of unknown
+  events or not yet matured are counted in the quality record, not joined.
+
+Run: ``spark-submit jobs/gold.py --use-case credit_default --ds 2026-01-15``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jobs.features import FUNCTIONS, HISTORY_WINDOW, FeatureParams
+from jobs.lib import lake, tables
+from jobs.lib.cli import run_job
+from jobs.lib.config import UseCase
+from jobs.lib.quality import BatchQuality, write_quality
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LAYER = "gold"
+
+
+def history_days(use_case: UseCase) -> int:
+    """How many days of earlier silver partitions the derived features need."""
+    return max([int(d.params.get("window_days", 0)) for d in use_case.features.derived if d.fn in HISTORY_WINDOW],
+               default=0)
+
+
+def build_features(events: DataFrame, history: DataFrame | None, use_case: UseCase) -> DataFrame:
+    """Pure: the gold feature rows for ``events`` given earlier ``history`` (both silver events)."""
+    from pyspark.sql import functions as F
+
+    keys = list(use_case.primary_key)
+    context = [use_case.entity, use_case.event_timestamp]
+    protected = [c for c in use_case.protected_attributes if c not in keys + context]
+    base = [*keys, *context, *use_case.features.numeric, *use_case.features.categorical]
+    out = events.select(*dict.fromkeys(base + protected + [c for c in events.columns if c.startswith("outlier_")]))
+    for derived in use_case.features.derived:
+        params = FeatureParams(name=derived.name, params=derived.params, event_date=use_case.event_timestamp,
+                               entity=use_case.entity, history=history)
+        out = FUNCTIONS[derived.fn](out, params)
+    return out.select(*dict.fromkeys([*keys, *context, *use_case.features.names, *protected,
+                                      *[c for c in out.columns if c.startswith("outlier_")]]))
+
+
+def build_training(labels: DataFrame, features: DataFrame, use_case: UseCase, ds: str
+                   ) -> tuple[DataFrame, DataFrame]:
+    """Pure: (matured labelled rows, refused labels with a ``reason``) for the labels that arrived on ``ds``."""
+    from pyspark.sql import functions as F
+
+    keys = list(use_case.primary_key)
+    label = use_case.label
+    lab = labels.select(*keys, F.when(F.col(label.column) == label.positive, 1).otherwise(0).alias("label"),
+                        F.col(label.column).alias("label_raw"), F.to_date(F.lit(ds)).alias("label_date"))
+    joined = lab.join(features.drop("ds"), keys, "left")
+    matured = F.col("label_date") >= F.date_add(F.col(use_case.event_timestamp), label.maturity_days)
+    known = F.col(use_case.event_timestamp).isNotNull()
+    good = joined.where(known & matured)
+    refused = joined.where(~(known & matured)).select(
+        *keys, F.when(~known, F.lit("orphan_label")).otherwise(F.lit("immature_label")).alias("reason"))
+    return good, refused
+
+
+def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
+    from pyspark.sql import functions as F
+
+    silver_events = tables.silver(use_case.name, "events")
+    if not lake.exists(silver_events):
+        raise FileNotFoundError(f"{use_case.name} {ds}: no silver table {silver_events}; run the silver job first")
+    day = dt.date.fromisoformat(ds)
+    since = (day - dt.timedelta(days=history_days(use_case))).isoformat()
+    silver = lake.read(silver_events)
+    events = silver.where(F.col("ds") == ds)
+    # History: partitions that had arrived by ds (never later), covering the longest feature window.
+    history = silver.where((F.col("ds") >= since) & (F.col("ds") <= ds)) if history_days(use_case) else None
+    features = build_features(events, history, use_case).withColumn("ds", F.lit(ds))
+    features_path = tables.gold_features(use_case.name)
+    lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+    n_events = events.count()
+    n_features = lake.read(features_path).where(F.col("ds") == ds).count()
+    records = [BatchQuality(stream="events", batch_id=f"{use_case.name}/events/{ds}", rows_in=n_events,
+                            rows_out=n_features)]
+
+    silver_labels = tables.silver(use_case.name, "labels")
+    labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
+              else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
+    all_features = lake.read(features_path).where(F.col("ds") <= ds)
+    training, refused = build_training(labels, all_features, use_case, ds)
+    training = training.withColumn("ds", F.lit(ds))
+    training_path = tables.gold_training(use_case.name)
+    lake.write(training, training_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+    n_labels = labels.count()
+    n_training = lake.read(training_path).where(F.col("ds") == ds).count()
+    by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
+    records.append(BatchQuality(stream="labels", batch_id=f"{use_case.name}/labels/{ds}", rows_in=n_labels,
+                                rows_out=n_training, quarantined=sum(by_reason.values()),
+                                quarantined_by_reason=by_reason,
+                                status="ok" if not by_reason else "ok_with_unjoined_labels",
+                                detail="labels not joined are kept in silver; 'quarantined' counts them here"))
+    write_quality(spark, use_case.name, ds, LAYER, records)
+    for record in records:
+        record.check(LAYER)
+    return records
+
+
+def run(spark: SparkSession, use_case: UseCase, ds: str) -> str:
+    records = publish(spark, use_case, ds)
+    return "\n".join(f"gold {r.stream:6s} {r.batch_id}: {r.rows_in} in, {r.rows_out} out"
+                     + (f", not joined {r.quarantined_by_reason}" if r.quarantined else "") for r in records)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("Silver -> gold for a date: point-in-time features and matured labelled rows.", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Command-line entry points of the jobs: ``--use-case`` and ``--ds`` for every job, with ``--help``."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from jobs.lib.config import use_case_names
+
+
+def iso_date(text: str) -> str:
+    """Validate a YYYY-MM-DD logical date (argparse type)."""
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def job_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the two arguments every job takes."""
+    parser = argparse.ArgumentParser(description=description)
+    names = use_case_names()
+    parser.add_argument("--use-case", required=True, metavar="NAME",
+                        help=f"use case from conf/use_cases/ ({', '.join(names) or 'none found'})")
+    parser.add_argument("--ds", required=True, type=iso_date, metavar="YYYY-MM-DD",
+                        help="logical date of the run (Airflow's {{ ds }}); the job reads and writes that date only")
+    return parser
+
+
+def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | None = None,
+            configure: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """Parse arguments, run ``job(use_case, ds, **extra)`` in a SparkSession, print its result."""
+    from jobs.lib.config import load_use_case
+    from jobs.lib.spark import get_spark
+
+    parser = job_parser(description)
+    if configure:
+        configure(parser)
+    args = vars(parser.parse_args(argv))
+    use_case = load_use_case(args.pop("use_case"))
+    ds = args.pop("ds")
+    spark = get_spark(f"riskpipe-{job.__module__.rsplit('.', 1)[-1]}-{use_case.name}-{ds}")
+    result = job(spark, use_case, ds, **args)
+    if result is not None:
+        print(result)
+    return 0

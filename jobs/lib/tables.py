@@ -1,0 +1,40 @@
+"""Where each Delta table of a use case lives. One place, so jobs, tests and reports agree."""
+from __future__ import annotations
+
+from jobs.lib.config import Settings, settings
+
+STREAMS = ("events", "labels")
+
+
+def _cfg(cfg: Settings | None) -> Settings:
+    return cfg or settings()
+
+
+def bronze(use_case: str, stream: str, cfg: Settings | None = None) -> str:
+    """Rows as received (all strings) plus ingestion metadata, partitioned by ``ds``."""
+    return _cfg(cfg).table_path("bronze", use_case, stream)
+
+
+def silver(use_case: str, stream: str, cfg: Settings | None = None) -> str:
+    """Typed, normalised, deduplicated, validated rows; PII hashed; outliers flagged; by ``ds``."""
+    return _cfg(cfg).table_path("silver", use_case, stream)
+
+
+def gold_features(use_case: str, cfg: Settings | None = None) -> str:
+    """Point-in-time features per event, partitioned by ``ds``."""
+    return _cfg(cfg).table_path("gold", use_case, "features")
+
+
+def gold_training(use_case: str, cfg: Settings | None = None) -> str:
+    """Features joined with matured labels, partitioned by the ``ds`` the label arrived."""
+    return _cfg(cfg).table_path("gold", use_case, "training")
+
+
+def quarantine(use_case: str, cfg: Settings | None = None) -> str:
+    """Rows kept out of a layer, with the reason, partitioned by ``ds`` and ``layer``."""
+    return _cfg(cfg).table_path("quarantine", use_case, "rows")
+
+
+def quality(use_case: str, cfg: Settings | None = None) -> str:
+    """One data-quality record per batch, layer and stream, partitioned by ``ds`` and ``layer``."""
+    return _cfg(cfg).table_path("quality", use_case, "batches")

@@ -1,0 +1,371 @@
+"""Run a Great Expectations (1.x) suite from ``expectations/<suite>.json`` against a Spark DataFrame.
+
+The silver layer calls :func:`validate` on its cast, hashed and deduplicated rows, each carrying a unique
+string ``_row_id``. The result says, per expectation, whether it passed, and gives a Spark DataFrame of the
+failing ``(_row_id, expectation)`` pairs so the caller can quarantine exactly those rows; failures that cannot
+blame rows (table-level expectations, or any expectation GX could not evaluate) are in
+:attr:`ValidationOutcome.table_failures` and must fail the task.
+
+How failing rows are found: GX is the judge. The suite runs once with ``result_format=COMPLETE`` and
+``unexpected_index_column_names=[row_id_column]``; on Spark GX then collects *every* unexpected row's id
+(``unexpected_index_list`` is not capped, unlike ``unexpected_list`` which stops at 200 values). Before the ids
+are trusted, their number is checked against GX's ``unexpected_count``; if they differ, or an id is null, the
+expectation is reported as a table-level failure instead, so rows are never silently let through. The ids go
+back into Spark with ``createDataFrame``. Note the GX semantics: ``expect_column_values_to_not_be_null``
+blames the null rows; every other column-map expectation ignores nulls (a null passes a range, set or regex
+check), and ``expect_column_values_to_be_unique`` blames every row of a duplicated value.
+
+A row failing two expectations appears twice in ``failed_rows``. Only expectations that failed contribute
+rows (the suites use no ``mostly``, so a failed column-map expectation is exactly one with unexpected rows).
+
+Cost: one GX context per process (ephemeral, built on first use, analytics and progress bars off). The frame
+is persisted for the duration of the validation unless it is already cached, since GX runs a few Spark jobs
+per expectation. GX itself is imported lazily, so importing this module (e.g. while Airflow parses DAGs) is
+cheap.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Before great_expectations is imported anywhere through this module: no usage statistics.
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+from jobs.lib.config import PROJECT_ROOT  # noqa: E402
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from pyspark.sql import DataFrame
+
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+FAILED_ROWS_SCHEMA = "_row_id string, expectation string"
+_OBSERVED_MAX = 300  # characters of observed text kept per expectation
+_PARTIAL_VALUES = 5  # unexpected values quoted per failed column-map expectation
+
+log = logging.getLogger(__name__)
+
+
+class SuiteError(ValueError):
+    """An expectation suite file is missing or invalid; the message names the file."""
+
+
+# ------------------------------------------------------------------------------------------- outcomes
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """The outcome of one expectation of the suite."""
+
+    name: str  # e.g. "expect_column_values_to_not_be_null(credit_amount)"; unique within the suite
+    row_level: bool  # the failure (if any) is blamed on rows listed in failed_rows
+    success: bool
+    unexpected_count: int
+    observed: str  # short text: observed value, a few unexpected values, or the exception
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    suite: str
+    rows: int
+    outcomes: list[ExpectationOutcome]
+    #: one row per failing (row, expectation): ``_row_id`` string, ``expectation`` string (an outcome's name)
+    failed_rows: DataFrame = field(repr=False, compare=False)
+
+    @property
+    def table_failures(self) -> list[ExpectationOutcome]:
+        """Failed expectations that cannot be blamed on rows: the task must fail."""
+        return [o for o in self.outcomes if not o.success and not o.row_level]
+
+    @property
+    def row_failures(self) -> list[ExpectationOutcome]:
+        """Failed expectations whose rows are in ``failed_rows``."""
+        return [o for o in self.outcomes if not o.success and o.row_level]
+
+    @property
+    def success(self) -> bool:
+        return all(o.success for o in self.outcomes)
+
+    def summary(self) -> str:
+        """One line per failed expectation, table-level first, for task logs and error messages."""
+        failed = self.table_failures + self.row_failures
+        if not failed:
+            return f"suite {self.suite}: all {len(self.outcomes)} expectations passed on {self.rows:,} rows"
+        lines = [f"suite {self.suite}: {len(failed)} of {len(self.outcomes)} expectations failed "
+                 f"on {self.rows:,} rows"]
+        for o in failed:
+            if o.row_level:
+                lines.append(f"  {o.name}: {o.unexpected_count:,} rows; {o.observed}")
+            else:
+                lines.append(f"  {o.name} [table-level]: {o.observed}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------- suite
+def _gx():
+    import great_expectations
+
+    return great_expectations
+
+
+def suite_path(name: str, directory: Path | None = None) -> Path:
+    return Path(directory or EXPECTATIONS_DIR) / f"{name}.json"
+
+
+def load_suite(name: str, directory: Path | None = None) -> gx.ExpectationSuite:
+    """Read ``<directory>/<name>.json`` (default ``expectations/``) into a ``gx.ExpectationSuite``.
+
+    Stricter than GX: ``gx.ExpectationSuite(**data)`` logs and *drops* an expectation it cannot build (an
+    unknown type, a bad kwarg), which would silently weaken the suite. Here any such problem raises a
+    :class:`SuiteError` naming the file and the expectation.
+    """
+    gx = _gx()
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    path = suite_path(name, directory)
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        raise SuiteError(f"{path}: expectation suite '{name}' not found (known: {', '.join(known) or 'none'})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"{path}: not a readable JSON file: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: top level must be an object, got {type(data).__name__}")
+    unknown = sorted(set(data) - {"name", "expectations", "meta", "notes", "id", "suite_parameters"})
+    if unknown:
+        raise SuiteError(f"{path}: unknown key(s) {', '.join(unknown)}")
+    if data.get("name") != name:
+        raise SuiteError(f"{path}: key 'name' is {data.get('name')!r} but the file is named '{name}.json'")
+    raw = data.get("expectations")
+    if not isinstance(raw, list) or not raw:
+        raise SuiteError(f"{path}: key 'expectations' must be a non-empty list (an empty suite passes anything)")
+    expectations = []
+    for i, item in enumerate(raw):
+        where = f"{path}: expectations[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise SuiteError(f"{where} must be an object with a string 'type'")
+        extra = sorted(set(item) - {"type", "kwargs", "meta", "notes", "description", "severity", "id"})
+        if extra:
+            raise SuiteError(f"{where} ({item['type']}): unknown key(s) {', '.join(extra)}")
+        if not isinstance(item.get("kwargs", {}), dict):
+            raise SuiteError(f"{where} ({item['type']}): 'kwargs' must be an object")
+        try:
+            config = ExpectationConfiguration(
+                type=item["type"], kwargs=dict(item.get("kwargs") or {}), meta=item.get("meta") or {},
+                notes=item.get("notes"), description=item.get("description"),
+                **({"severity": item["severity"]} if "severity" in item else {}),
+            )
+            expectations.append(config.to_domain_obj())
+        except Exception as exc:  # GX raises several unrelated types (not found, pydantic, config errors)
+            message = getattr(exc, "message", None) or str(exc)
+            raise SuiteError(f"{where} ({item['type']}): invalid expectation: {message}") from exc
+    try:
+        suite = gx.ExpectationSuite(name=name, expectations=expectations, meta=data.get("meta") or {},
+                                    notes=data.get("notes"), suite_parameters=data.get("suite_parameters"))
+    except Exception as exc:
+        raise SuiteError(f"{path}: invalid suite: {exc}") from exc
+    if len(suite.expectations) != len(raw):  # defensive: GX drops what it cannot build
+        raise SuiteError(f"{path}: GX kept {len(suite.expectations)} of {len(raw)} expectations")
+    return suite
+
+
+# --------------------------------------------------------------------------------------------- context
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition():
+    """The process's GX objects: ephemeral context -> Spark datasource -> dataframe asset -> whole frame."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    # persist=False: GX would otherwise persist() every frame it is given and never unpersist it.
+    datasource = context.data_sources.add_spark(name="riskpipe_spark", persist=False)
+    asset = datasource.add_dataframe_asset(name="frame")
+    return asset.add_batch_definition_whole_dataframe("whole_frame")
+
+
+def _result_format(row_id_column: str) -> dict[str, Any]:
+    return {
+        "result_format": "COMPLETE",  # anything less truncates unexpected_index_list
+        "unexpected_index_column_names": [row_id_column],
+        "exclude_unexpected_values": False,  # keep partial_unexpected_list: the values quoted in `observed`
+        "partial_unexpected_count": _PARTIAL_VALUES,
+        "return_unexpected_index_query": False,
+        "include_unexpected_rows": False,
+    }
+
+
+# ------------------------------------------------------------------------------------------- outcomes
+def expectation_name(config: Any) -> str:
+    """``type(column)``, ``type(a, b)`` for multi-column ones, plain ``type`` for table-level ones."""
+    kwargs = config.kwargs or {}
+    if "column" in kwargs:
+        columns = [kwargs["column"]]
+    elif "column_list" in kwargs:
+        columns = list(kwargs["column_list"])
+    elif "column_A" in kwargs and "column_B" in kwargs:
+        columns = [kwargs["column_A"], kwargs["column_B"]]
+    else:
+        columns = []
+    return f"{config.type}({', '.join(map(str, columns))})" if columns else str(config.type)
+
+
+def _short(value: Any, limit: int = _OBSERVED_MAX) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _exception_text(result: Any) -> str | None:
+    """The exception message GX caught while evaluating an expectation, if any."""
+    info = result.exception_info or {}
+    if not isinstance(info, dict):
+        return str(info)
+    if "raised_exception" in info:  # flat form: {raised_exception, exception_message, exception_traceback}
+        return (info.get("exception_message") or "exception raised") if info.get("raised_exception") else None
+    for entry in info.values():  # keyed by metric id when a metric could not be computed
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            return entry.get("exception_message") or "exception raised"
+    return None
+
+
+def _index_ids(index_list: Any, row_id_column: str) -> list[Any]:
+    """Ids from ``unexpected_index_list``, in either of GX's shapes: [{col: [ids]}] or [{col: id, ...}, ...]."""
+    ids: list[Any] = []
+    for entry in index_list or []:
+        value = entry.get(row_id_column) if isinstance(entry, dict) else None
+        if isinstance(value, list):
+            ids.extend(value)
+        else:
+            ids.append(value)
+    return ids
+
+
+def _table_observed(result_dict: dict[str, Any], expectation: Any) -> str:
+    parts = []
+    details = result_dict.get("details") or {}
+    mismatched = dict(details.get("mismatched") or {}) if isinstance(details, dict) else {}
+    if getattr(expectation, "exact_match", None) is False:
+        mismatched.pop("unexpected", None)  # extra columns are allowed: do not list them as a problem
+    if mismatched:
+        parts += [f"{key}: {_short(value, 160)}" for key, value in sorted(mismatched.items())]
+    if "observed_value" in result_dict:
+        parts.append(f"observed {_short(result_dict['observed_value'], 200)}")
+    return _short("; ".join(parts) or "no observed value")
+
+
+def _map_observed(result_dict: dict[str, Any], ids: list[Any]) -> str:
+    count = result_dict.get("unexpected_count") or 0
+    element_count = result_dict.get("element_count")
+    text = f"{count:,} of {element_count:,} rows" if element_count is not None else f"{count:,} rows"
+    if count:
+        values = result_dict.get("partial_unexpected_list") or []
+        distinct = list(dict.fromkeys("null" if v is None else _short(v, 60) for v in values))
+        if distinct:
+            text += f", e.g. {', '.join(distinct[:_PARTIAL_VALUES])}"
+        text += f" (rows {', '.join(str(i) for i in ids[:3])}{', ...' if len(ids) > 3 else ''})"
+    return _short(text)
+
+
+def _outcome(result: Any, expectation: Any, name: str, row_id_column: str) -> tuple[ExpectationOutcome, list]:
+    """One outcome and the ids of its failing rows (empty unless it is a failed row-level expectation)."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    error = _exception_text(result)
+    if error is not None:  # never silently pass: an expectation GX could not evaluate has failed
+        error = error[len("Error: "):] if error.startswith("Error: ") else error
+        return ExpectationOutcome(name, False, False, 0, _short(f"error: {error}")), []
+    result_dict = dict(result.result or {})
+    success = bool(result.success)
+    is_map = isinstance(expectation, (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation))
+    if not is_map or "unexpected_index_list" not in result_dict:
+        # Table-level, or a map expectation GX evaluates as an aggregate on Spark (e.g. values_to_be_of_type).
+        count = int(result_dict.get("unexpected_count") or 0) if is_map else 0
+        return ExpectationOutcome(name, False, success, count, _table_observed(result_dict, expectation)), []
+    count = int(result_dict.get("unexpected_count") or 0)
+    ids = _index_ids(result_dict.get("unexpected_index_list"), row_id_column)
+    observed = _map_observed(result_dict, ids)
+    if success:
+        return ExpectationOutcome(name, True, True, count, observed), []
+    if len(ids) != count or any(i is None for i in ids):
+        problem = (f"GX listed {len(ids):,} row ids for {count:,} unexpected rows"
+                   if len(ids) != count else f"some failing rows have a null {row_id_column}")
+        return ExpectationOutcome(name, False, False, count, _short(f"{problem}; {observed}")), []
+    return ExpectationOutcome(name, True, False, count, observed), ids
+
+
+def _unique_names(expectations: Iterable[Any]) -> list[str]:
+    names, seen = [], {}
+    for exp in expectations:
+        base = expectation_name(exp.configuration)
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
+
+
+# -------------------------------------------------------------------------------------------- validate
+def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
+             directory: Path | None = None) -> ValidationOutcome:
+    """Validate ``df`` with ``expectations/<suite_name>.json``; see the module docstring.
+
+    ``df`` must have ``row_id_column`` (unique, not null). Raises :class:`SuiteError` for a bad suite and
+    ``ValueError`` if the row id column is missing; everything the suite finds is in the returned outcome.
+    """
+    suite = load_suite(suite_name, directory)
+    if row_id_column not in df.columns:
+        raise ValueError(f"validate({suite_name}): the frame has no row id column '{row_id_column}' "
+                         f"(columns: {', '.join(df.columns)})")
+    spark = df.sparkSession
+    cached_here = not df.is_cached
+    if cached_here:
+        df = df.persist()
+    try:
+        rows = df.count()
+        with _LOCK:  # the GX context is shared by the process; a validation at a time
+            batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+            result = batch.validate(suite, result_format=_result_format(row_id_column))
+        names = _unique_names(suite.expectations)
+        by_config = {}
+        for exp, name in zip(suite.expectations, names):
+            by_config.setdefault(_config_key(exp.configuration), []).append((exp, name))
+        outcomes: list[ExpectationOutcome] = []
+        failed: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for res in result.results:
+            candidates = by_config.get(_config_key(res.expectation_config)) or []
+            if not candidates:
+                raise RuntimeError(f"validate({suite_name}): GX returned a result for an expectation not in the "
+                                   f"suite: {res.expectation_config.type}")
+            exp, name = candidates.pop(0)
+            outcome, ids = _outcome(res, exp, name, row_id_column)
+            outcomes.append(outcome)
+            seen.add(name)
+            failed.extend((str(i), name) for i in ids)
+        for name in names:  # never silently pass: an expectation GX did not report has failed
+            if name not in seen:
+                outcomes.append(ExpectationOutcome(name, False, False, 0, "error: GX returned no result"))
+        order = {name: i for i, name in enumerate(names)}
+        outcomes.sort(key=lambda o: order[o.name])
+    finally:
+        if cached_here:
+            df.unpersist()
+    failed_rows = spark.createDataFrame(failed, schema=FAILED_ROWS_SCHEMA)
+    return ValidationOutcome(suite=suite.name, rows=rows, outcomes=outcomes, failed_rows=failed_rows)
+
+
+def _config_key(config: Any) -> str:
+    """Matches a result to its expectation: GX reorders results and adds ``batch_id`` to their kwargs."""
+    kwargs = {k: v for k, v in (config.kwargs or {}).items() if k != "batch_id"}
+    return json.dumps([config.type, kwargs], sort_keys=True, default=str)

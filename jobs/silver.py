@@ -1,0 +1,265 @@
+"""Bronze → silver: typed, normalised, deduplicated, validated rows for one date.
+
+Per stream, for bronze partition ``ds``:
+
+1. **normalise** strings (trim, collapse inner whitespace; empty → null) and **cast** to the schema
+   types; a value that does not cast goes to quarantine (rule ``type``, naming column and value);
+2. **hash PII** columns with SHA-256 and a salt from the environment (``pii.salt_env``);
+3. **deduplicate** on the primary key — the latest received wins (ingest time, then file, then line);
+   the losers are counted as duplicates;
+4. **validate** with the Great Expectations suite (events) or the label rules (labels): a row failing a
+   row-level expectation goes to quarantine with the expectation's name; a table-level failure, or a
+   quarantined share above ``thresholds.max_quarantine_share``, fails the task with the expectations
+   and counts — after the quarantine and quality records are written, and without publishing silver;
+5. **flag outliers** (IQR and z-score) as ``outlier_iqr_<col>`` / ``outlier_z_<col>`` columns;
+6. write ``silver/<use_case>/<stream>`` partition ``ds`` with ``replaceWhere`` and check
+   ``bronze = silver + quarantined + duplicates`` against what was committed.
+
+Run: ``spark-submit jobs/silver.py --use-case credit_default --ds 2026-01-15``.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jobs.lib import lake, tables
+from jobs.lib.cli import run_job
+from jobs.lib.config import UseCase, settings
+from jobs.lib.quality import BatchQuality, QualityGateError, empty_quarantine, write_quality, write_quarantine
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+LAYER = "silver"
+META = ["_row_id", "_batch_id", "_source_file", "_row_number", "_ingest_time"]
+
+
+def normalise(column: Column) -> Column:
+    """Trim, collapse runs of whitespace to one space, empty → null."""
+    from pyspark.sql import functions as F
+
+    cleaned = F.regexp_replace(F.trim(column), r"\s+", " ")
+    return F.when(cleaned == "", F.lit(None)).otherwise(cleaned)
+
+
+def cast_to_schema(bronze: DataFrame, schema: dict[str, str]) -> DataFrame:
+    """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value)."""
+    from pyspark.sql import functions as F
+
+    typed, errors = [], []
+    for column, type_ in schema.items():
+        raw = normalise(F.col(f"`{column}`"))
+        value = raw if type_ == "string" else F.expr(f"try_cast(`__raw_{column}` AS {type_})")
+        typed.append((column, raw, value))
+    frame = bronze.select("*", *[raw.alias(f"__raw_{c}") for c, raw, _ in typed])
+    for column, _, _ in typed:
+        type_ = schema[column]
+        if type_ != "string":
+            bad = F.col(f"__raw_{column}").isNotNull() & F.expr(f"try_cast(`__raw_{column}` AS {type_})").isNull()
+            errors.append(F.when(bad, F.format_string(f"type: {column} = '%s' is not {type_}", F.col(f"__raw_{column}"))))
+    error = F.coalesce(*errors) if errors else F.lit(None).cast("string")
+    return frame.select(
+        *[F.col(f"__raw_{c}").alias(c) if schema[c] == "string" else F.expr(f"try_cast(`__raw_{c}` AS {schema[c]})").alias(c)
+          for c in schema],
+        *[c for c in bronze.columns if c.startswith("_") or c == "ds"],
+        error.alias("_type_error"),
+    )
+
+
+def hash_pii(df: DataFrame, columns: Sequence[str], salt: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    for column in columns:
+        df = df.withColumn(column, F.when(F.col(column).isNotNull(),
+                                          F.sha2(F.concat(F.lit(salt), F.col(column).cast("string")), 256)))
+    return df
+
+
+def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
+    """Keep the latest received row per key; rows with a null key are never merged together."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    null_key = F.lit(False)
+    for k in keys:
+        null_key = null_key | F.col(k).isNull()
+    group = [F.when(null_key, F.col("_row_id")).otherwise(F.col(k).cast("string")) for k in keys]
+    order = [F.col("_ingest_time").desc(), F.col("_source_file").desc(), F.col("_row_number").desc()]
+    ranked = df.withColumn("__rank", F.row_number().over(Window.partitionBy(*group).orderBy(*order)))
+    return ranked.where("__rank = 1").drop("__rank"), ranked.where("__rank > 1").drop("__rank")
+
+
+def label_rules(df: DataFrame, use_case: UseCase) -> DataFrame:
+    """Row-level rules of the labels stream: (_row_id, expectation) for each failure."""
+    from pyspark.sql import functions as F
+
+    label = use_case.label
+    checks = [(f"not_null({k})", F.col(k).isNull()) for k in use_case.primary_key]
+    checks.append((f"not_null({label.column})", F.col(label.column).isNull()))
+    checks.append((f"in_set({label.column}, [{label.positive}, {label.negative}])",
+                   F.col(label.column).isNotNull() & ~F.col(label.column).isin(label.positive, label.negative)))
+    frames = [df.where(cond).select("_row_id", F.lit(name).alias("expectation")) for name, cond in checks]
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float) -> DataFrame:
+    """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null)."""
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return df
+    aggs = []
+    for c in columns:
+        aggs += [F.percentile(c, 0.25).alias(f"{c}__q1"), F.percentile(c, 0.75).alias(f"{c}__q3"),
+                 F.avg(c).alias(f"{c}__mean"), F.stddev_pop(c).alias(f"{c}__std")]
+    stats = df.agg(*aggs).first().asDict()
+    for c in columns:
+        q1, q3, mean, std = (stats[f"{c}__{s}"] for s in ("q1", "q3", "mean", "std"))
+        if q1 is None:
+            df = df.withColumn(f"outlier_iqr_{c}", F.lit(None).cast("boolean"))
+            df = df.withColumn(f"outlier_z_{c}", F.lit(None).cast("boolean"))
+            continue
+        low, high = q1 - iqr_k * (q3 - q1), q3 + iqr_k * (q3 - q1)
+        df = df.withColumn(f"outlier_iqr_{c}", F.when(F.col(c).isNotNull(), (F.col(c) < low) | (F.col(c) > high)))
+        z_flag = (F.abs(F.col(c) - F.lit(mean)) / F.lit(std)) > z if std else F.lit(False)
+        df = df.withColumn(f"outlier_z_{c}", F.when(F.col(c).isNotNull(), z_flag))
+    return df
+
+
+def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str]) -> DataFrame:
+    """Shape refused rows (with ``reason`` and ``rule``) as quarantine records."""
+    from pyspark.sql import functions as F
+
+    payload = F.to_json(F.struct(*[F.col(c) for c in rows.columns if c not in ("reason", "rule")]))
+    return rows.select(
+        F.lit(stream).alias("stream"), F.col("_batch_id").alias("batch_id"),
+        F.col("_source_file").alias("source_file"), F.col("_row_number").alias("row_number"),
+        F.col("_row_id").alias("row_id"), F.concat_ws("|", *[F.col(k).cast("string") for k in keys]).alias("record_key"),
+        "reason", "rule", payload.alias("raw"),
+    )
+
+
+def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
+                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str]]:
+    """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures)."""
+    from pyspark.sql import functions as F
+
+    from jobs.lib.validation import validate
+
+    schema = use_case.stream_schema(stream)
+    bronze_path = tables.bronze(use_case.name, stream)
+    if not lake.exists(bronze_path):
+        raise FileNotFoundError(f"{use_case.name} {ds}: no bronze table {bronze_path}; run the bronze job first")
+    bronze = lake.read(bronze_path).where(F.col("ds") == ds)
+    bronze = bronze.withColumn("_row_id", F.concat_ws(":", "_source_file", F.col("_row_number").cast("string")))
+    typed = cast_to_schema(bronze, schema).persist()
+    rows_in = typed.count()
+    batch = f"{use_case.name}/{stream}/{ds}"
+    type_bad = typed.where(F.col("_type_error").isNotNull()).select(
+        "*", F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
+    clean = typed.where(F.col("_type_error").isNull()).drop("_type_error")
+    if stream == "events":
+        clean = hash_pii(clean, use_case.pii, settings().pii_salt())
+    kept, duplicates = deduplicate(clean, use_case.primary_key)
+    kept = kept.persist()
+    n_duplicates = duplicates.count()
+    table_failures: list[str] = []
+    if stream == "events":
+        outcome = validate(kept.drop("ds"), use_case.expectation_suite)
+        failed = outcome.failed_rows
+        table_failures = [f"{o.name}: {o.observed}" for o in outcome.table_failures]
+    else:
+        failed = label_rules(kept, use_case)
+    reasons = failed.groupBy("_row_id").agg(
+        F.concat_ws("; ", F.array_sort(F.collect_set("expectation"))).alias("reason"))
+    rule_bad = kept.join(reasons, "_row_id", "inner").withColumn("rule", F.lit("expectation"))
+    good = kept.join(reasons.select("_row_id"), "_row_id", "left_anti")
+    quarantine = _quarantine_rows(type_bad.drop("_type_error"), stream, use_case.primary_key).unionByName(
+        _quarantine_rows(rule_bad, stream, use_case.primary_key))
+    # Per-expectation counts name the rule that failed (a row failing two counts under both).
+    by_reason: dict[str, int] = {}
+    for r in type_bad.groupBy(F.regexp_extract("reason", r"^type: (\S+)", 1).alias("c")).count().collect():
+        by_reason[f"type({r['c']})"] = int(r["count"])
+    for r in failed.groupBy("expectation").count().collect():
+        by_reason[r["expectation"]] = int(r["count"])
+    if stream == "events":
+        good = flag_outliers(good, use_case.outlier_columns, use_case.thresholds.outlier_iqr_k,
+                             use_case.thresholds.outlier_z)
+    ordered = [*schema, *META, *[c for c in good.columns if c.startswith("outlier_")], "ds"]
+    good = good.select(*ordered)
+    n_quarantined = typed.where(F.col("_type_error").isNotNull()).count() + reasons.count()
+    completeness = 1.0
+    if rows_in:
+        filled = kept.select(*[F.count(F.col(c)).alias(c) for c in schema]).first()
+        total = kept.count() * len(schema)
+        completeness = sum(filled) / total if total else 1.0
+    record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
+                          quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
+    return good, quarantine, record, table_failures
+
+
+def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
+    """Bronze → silver for every stream of ``ds``; returns the quality records written."""
+    records, quarantines, gate_errors, outputs = [], [], [], []
+    for stream in tables.STREAMS:
+        good, quarantine, record, table_failures = refine_stream(spark, use_case, ds, stream)
+        records.append(record)
+        quarantines.append(quarantine)
+        share = record.quarantined / record.rows_in if record.rows_in else 0.0
+        problems = []
+        if table_failures:
+            problems.append("table-level expectations failed: " + "; ".join(table_failures))
+        if share > use_case.thresholds.max_quarantine_share:
+            top = ", ".join(f"{k}: {v}" for k, v in sorted(record.quarantined_by_reason.items(), key=lambda kv: -kv[1]))
+            problems.append(f"{record.quarantined} of {record.rows_in} rows ({share:.1%}) failed validation, above "
+                            f"the {use_case.thresholds.max_quarantine_share:.0%} threshold ({top})")
+        if problems:
+            record.status = "failed_validation"
+            record.detail = " | ".join(problems)
+            gate_errors.append(f"{use_case.name} {stream} {ds}: " + " | ".join(problems))
+        outputs.append((stream, good, record))
+
+    quarantine = quarantines[0]
+    for frame in quarantines[1:]:
+        quarantine = quarantine.unionByName(frame)
+    write_quarantine(spark, use_case.name, ds, LAYER, quarantine if quarantine is not None else empty_quarantine(spark))
+    if gate_errors:  # write-audit-publish: nothing is published when the audit fails
+        for _, _, record in outputs:
+            record.rows_out = 0
+        write_quality(spark, use_case.name, ds, LAYER, records)
+        raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
+    for stream, good, record in outputs:
+        lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
+                   replace_where=f"ds = '{ds}'")
+    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))
+                   .where(f"ds = '{ds}' AND layer = '{LAYER}'").groupBy("stream").count().collect()}
+    for stream, _, record in outputs:
+        record.rows_out = lake.read(tables.silver(use_case.name, stream)).where(f"ds = '{ds}'").count()
+        record.quarantined = committed_q.get(stream, 0)
+        if record.quarantined:
+            record.status = "ok_with_quarantine"
+    write_quality(spark, use_case.name, ds, LAYER, records)
+    for record in records:
+        record.check(LAYER)
+    spark.catalog.clearCache()
+    return records
+
+
+def run(spark: SparkSession, use_case: UseCase, ds: str) -> str:
+    records = refine(spark, use_case, ds)
+    return "\n".join(
+        f"silver {r.stream:6s} {r.batch_id}: {r.rows_in} in, {r.rows_out} out, {r.quarantined} quarantined, "
+        f"{r.duplicates} duplicates, quality {r.quality_score:.3f} {r.quarantined_by_reason or ''}" for r in records)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("Bronze -> silver for a date: cast, normalise, hash PII, dedupe, validate (GX), flag outliers.",
+                   run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Builds every use case's DAGs from ``conf/use_cases/*.yaml``; the files in ``dags/`` only call it.
+
+``<use_case>_daily`` (one run per logical date ``ds``):
+
+    land ──► bronze ──► silver ──► gold
+
+* ``land`` waits (sensor, poke mode) for the landing folder of ``ds`` and fails after
+  ``airflow.landing_timeout_minutes`` naming the folder;
+* ``bronze``/``silver``/``gold`` run ``jobs/<layer>.py --use-case <name> --ds {{ ds }}`` with the Spark
+  provider's ``SparkSubmitOperator`` on connection ``airflow.spark_conn_id`` (``local[2]`` by default).
+
+Every task reads and writes only the partition of ``ds`` (Delta ``replaceWhere``), so a retry, a
+rerun or a backfill gives the same tables. Nothing heavy is imported here: parsing stays well under a
+second.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from jobs.lib.config import UseCase, load_use_case, settings, use_case_names
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("bronze", "silver", "gold")
+
+
+def default_args() -> dict:
+    a = settings().airflow
+    return {"owner": a.owner, "retries": a.retries, "retry_delay": dt.timedelta(minutes=a.retry_delay_minutes)}
+
+
+def spark_task(layer: str, use_case: UseCase):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    cfg = settings()
+    return SparkSubmitOperator(
+        task_id=layer,
+        application=str(PROJECT_ROOT / "jobs" / f"{layer}.py"),
+        application_args=["--use-case", use_case.name, "--ds", "{{ ds }}"],
+        conn_id=cfg.airflow.spark_conn_id,
+        name=f"riskpipe-{layer}-{use_case.name}",
+        conf={"spark.sql.session.timeZone": "UTC"},
+        doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",
+    )
+
+
+def daily_dag(use_case: UseCase):
+    from airflow.sdk import DAG, PokeReturnValue, task
+
+    cfg = settings()
+    with DAG(
+        dag_id=f"{use_case.name}_daily",
+        description=f"{use_case.description} Landing -> bronze -> silver -> gold for one date.",
+        schedule="@daily",
+        start_date=dt.datetime.fromisoformat(cfg.airflow.start_date).replace(tzinfo=dt.timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=["riskpipe", "medallion", use_case.name],
+        doc_md=__doc__,
+    ) as dag:
+
+        @task.sensor(task_id="land", poke_interval=cfg.airflow.landing_poke_seconds,
+                     timeout=cfg.airflow.landing_timeout_minutes * 60, mode="poke")
+        def land(ds: str | None = None) -> PokeReturnValue:
+            """Wait for the day's landing folder of events; hand its file list on."""
+            from jobs.bronze import landing_files
+
+            folder = settings().landing_dir(use_case.name, "events", ds)
+            files = landing_files(folder)
+            if files is None:
+                print(f"waiting for {folder}")
+            return PokeReturnValue(is_done=bool(files), xcom_value=files)
+
+        previous = land()
+        for layer in LAYERS:
+            current = spark_task(layer, use_case)
+            previous >> current
+            previous = current
+    return dag
+
+
+def build_all() -> dict[str, object]:
+    """Every use case's DAGs, by dag_id."""
+    dags = {}
+    for name in use_case_names():
+        dag = daily_dag(load_use_case(name))
+        dags[dag.dag_id] = dag
+    return dags
