@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 LAYER = "bronze"
-REPLACEMENT_CHAR = "\ufffd"  # what Spark's UTF-8 decoder puts in place of invalid bytes
 
 
 class LandingError(FileNotFoundError):
@@ -120,7 +119,7 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
             n_fields = F.when(F.col("file_path") == path, F.lit(len(found))).otherwise(n_fields)
     reason = (
         F.when(header_problem.isNotNull(), header_problem)
-        .when(F.col("value").contains(REPLACEMENT_CHAR), F.lit("encoding: line is not valid UTF-8"))
+        .when(~F.is_valid_utf8("value"), F.lit("encoding: line is not valid UTF-8"))
         .when(F.trim("value") == "", F.lit("blank_line: empty line"))
         .when(field_count != n_fields,
               F.format_string("field_count: expected %d fields, got %d", n_fields, field_count))
@@ -132,7 +131,8 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
         F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
         F.col("_source_file").alias("source_file"), F.col("line_number").cast("bigint").alias("row_number"),
         F.concat_ws(":", "_source_file", F.col("line_number").cast("string")).alias("row_id"),
-        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"), F.col("value").alias("raw"),
+        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"),
+        F.make_valid_utf8("value").alias("raw"),  # invalid bytes shown as U+FFFD
     )
     good = checked.where(F.col("reason").isNull())
     # Parse each file with its own header order (same column set, any order), then select in schema order.

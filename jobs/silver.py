@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.lib import lake, tables
@@ -169,7 +170,8 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     n_duplicates = duplicates.count()
     table_failures: list[str] = []
     if stream == "events":
-        outcome = validate(kept.drop("ds"), use_case.expectation_suite)
+        outcome = validate(kept.drop("ds"), use_case.expectation_suite,
+                           directory=Path(settings().paths.expectations))
         failed = outcome.failed_rows
         table_failures = [f"{o.name}: {o.observed}" for o in outcome.table_failures]
     else:

@@ -138,6 +138,7 @@ class Paths:
     lakehouse: str
     landing: str
     samples: str
+    expectations: str
     mlflow_tracking_uri: str
     mlflow_artifacts: str
     airflow_home: str

@@ -11,13 +11,15 @@ writer (``format("delta")``) drive it:
   prunes them with pushed-down filters on partition columns, and executors read them with pyarrow.
 
 Options (set by :mod:`jobs.lib.lake`, which jobs use instead of this module):
-``path``, ``versionAsOf``, ``partitionColumns`` (JSON list; Spark refuses ``.partitionBy`` for Python
-data sources), ``replaceWhere``, ``mergeSchema``.
+``path``, ``versionAsOf``, ``minPartitions`` (read splits to aim for; default: the CPU count),
+``partitionColumns`` (JSON list; Spark refuses ``.partitionBy`` for Python data sources), ``replaceWhere``,
+``mergeSchema``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import time
 import uuid
@@ -42,6 +44,10 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 TARGET_SPLIT_BYTES = 128 * 1024 * 1024
+OPEN_COST_BYTES = 4 * 1024 * 1024  # what opening a file costs, in bytes read (Spark's openCostInBytes)
+ROW_GROUP_ROWS = 1024 * 1024  # a written file's row groups: up to this many rows ...
+ROW_GROUP_BYTES = 64 * 1024 * 1024  # ... or this many bytes of Arrow data
+TASK_BUFFER_BYTES = 256 * 1024 * 1024  # a write task flushes all its files when it buffers more than this
 MAX_FILES_PER_SPLIT = 64
 
 
@@ -66,6 +72,21 @@ def spark_schema_to_delta(schema: StructType):
     from deltalake import Schema
 
     return Schema.from_json(schema.json())
+
+
+def as_nullable(schema: StructType) -> StructType:
+    """``schema`` with every field (also nested ones) nullable: what delta-spark stores for a DataFrame
+    write, so that the nullability of one frame (``spark.range``, ``lit``) never becomes a table's
+    NOT NULL constraint that later nulls would break."""
+    def relax(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: True if k in ("nullable", "containsNull", "valueContainsNull")
+                    else v if k == "metadata" else relax(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [relax(v) for v in node]
+        return node
+
+    return StructType.fromJson(relax(schema.jsonValue()))
 
 
 def delta_schema_to_spark(delta_schema) -> StructType:
@@ -272,8 +293,9 @@ class DeltaRsWriter(DataSourceArrowWriter):
         context = TaskContext.get()
         task = f"{context.partitionId():05d}" if context else "00000"
         data_columns = [f.name for f in self.schema.fields if f.name not in self.partition_columns]
-        writers: dict[tuple, tuple[pq.ParquetWriter, str, FileStats]] = {}
+        writers: dict[tuple, _OpenFile] = {}
         files: list[FileAdded] = []
+        buffered = 0  # bytes waiting in all of this task's files
         try:
             for batch in iterator:
                 if batch.num_rows == 0:
@@ -290,24 +312,26 @@ class DeltaRsWriter(DataSourceArrowWriter):
                         writer = pq.ParquetWriter(f"{root}/{rel}", part.select(data_columns).schema, filesystem=fs,
                                                   compression="snappy", coerce_timestamps="us",
                                                   allow_truncated_timestamps=True)
-                        entry = writers[key] = (writer, rel, FileStats(data_columns))
-                    data = part.select(data_columns)
-                    entry[0].write_table(data)
-                    entry[2].update(data)
-            for key, (writer, rel, stats) in writers.items():
-                writer.close()
-                info = fs.get_file_info(f"{root}/{rel}")
+                        entry = writers[key] = _OpenFile(writer, rel, data_columns)
+                    buffered += entry.add(part.select(data_columns))
+                if buffered > TASK_BUFFER_BYTES:
+                    for entry in writers.values():
+                        entry.flush()
+                    buffered = 0
+            for key, entry in writers.items():
+                entry.close()
+                info = fs.get_file_info(f"{root}/{entry.rel}")
                 files.append(FileAdded(
-                    path=rel, size=info.size,
+                    path=entry.rel, size=info.size,
                     partition_values=dict(zip(self.partition_columns, key)),
                     modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else int(time.time() * 1000),
-                    num_records=stats.rows, stats=stats.to_json(),
+                    num_records=entry.stats.rows, stats=entry.stats.to_json(),
                 ))
         except BaseException:
-            for writer, rel, _ in writers.values():
+            for entry in writers.values():
                 try:
-                    writer.close()
-                    fs.delete_file(f"{root}/{rel}")
+                    entry.writer.close()
+                    fs.delete_file(f"{root}/{entry.rel}")
                 except Exception:  # best effort; vacuum removes what is left
                     pass
             raise
@@ -332,7 +356,7 @@ class DeltaRsWriter(DataSourceArrowWriter):
                       modification_time=f.modification_time, data_change=True, stats=f.stats)
             for f in files
         ]
-        schema = spark_schema_to_delta(self.schema)
+        schema = spark_schema_to_delta(as_nullable(self.schema))
         operation = {"mode": "Overwrite" if self.overwrite else "Append",
                      "partitionBy": json.dumps(self.partition_columns)}
         if self.replace_where:
@@ -369,6 +393,46 @@ class DeltaRsWriter(DataSourceArrowWriter):
                     fs.delete_file(f"{root}/{unquote(f.path)}")
                 except Exception:  # best effort; vacuum removes what is left
                     pass
+
+
+class _OpenFile:
+    """A Parquet file one write task is writing. Spark hands the writer Arrow batches of only
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` rows (10,000 by default); they are buffered and
+    written as row groups of up to ROW_GROUP_ROWS rows / ROW_GROUP_BYTES bytes, so that files are not
+    made of thousands of tiny row groups (larger files, slower reads)."""
+
+    def __init__(self, writer, rel: str, columns: Sequence[str]) -> None:
+        self.writer = writer
+        self.rel = rel
+        self.stats = FileStats(columns)
+        self.pending: list[Any] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, table) -> int:
+        """Buffer ``table``; write a row group when enough is buffered. Returns the bytes now buffered
+        that were not before (negative after a flush)."""
+        before = self.bytes
+        self.pending.append(table)
+        self.rows += table.num_rows
+        self.bytes += table.nbytes
+        if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
+            self.flush()
+        return self.bytes - before
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        data = pa.concat_tables(self.pending)
+        self.pending, self.rows, self.bytes = [], 0, 0
+        self.writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+        self.stats.update(data)
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
 
 
 def _add_missing_columns(table, schema: StructType) -> None:
@@ -410,11 +474,13 @@ class FileSplit(InputPartition):
 
 
 class DeltaRsReader(DataSourceReader):
-    def __init__(self, uri: str, version: int | None, schema: StructType, partition_columns: list[str]) -> None:
+    def __init__(self, uri: str, version: int | None, schema: StructType, partition_columns: list[str],
+                 min_partitions: int | None = None) -> None:
         self.uri = uri
         self.version = version
         self.schema = schema
         self.partition_columns = partition_columns
+        self.min_partitions = min_partitions
         self.pruning: list[Comparison] = []
 
     def pushFilters(self, filters):  # noqa: N802 - Spark's API name
@@ -442,11 +508,17 @@ class DeltaRsReader(DataSourceReader):
             if all(c.holds(values[c.column]) for c in self.pruning):
                 files.append((row["path"], values, row["size_bytes"]))
         files.sort(key=lambda f: -f[2])
+        # Like Spark's file sources: splits of up to TARGET_SPLIT_BYTES, but small enough that a small table
+        # still gives every core a split (two 100 MB files are two tasks, not one).
+        parallelism = self.min_partitions or os.cpu_count() or 1
+        weight = sum(size + OPEN_COST_BYTES for _, _, size in files)
+        target = min(TARGET_SPLIT_BYTES, max(OPEN_COST_BYTES, weight // parallelism))
         splits: list[list[tuple[str, dict]]] = []
         sizes: list[int] = []
         for path, values, size in files:  # first fit decreasing
+            size += OPEN_COST_BYTES
             for i, total in enumerate(sizes):
-                if total + size <= TARGET_SPLIT_BYTES and len(splits[i]) < MAX_FILES_PER_SPLIT:
+                if total + size <= target and len(splits[i]) < MAX_FILES_PER_SPLIT:
                     splits[i].append((path, values))
                     sizes[i] += size
                     break
@@ -465,20 +537,34 @@ class DeltaRsReader(DataSourceReader):
         for path, values in partition.files:
             full = path if "://" in path else f"{root}/{unquote(path)}"
             parquet = pq.ParquetFile(fs.open_input_file(full))
+            typed = {f.name: _partition_scalar(values[f.name], f.type) for f in target if f.name in values}
             for batch in parquet.iter_batches(batch_size=65536):
-                yield _conform(batch, target, values)
+                yield _conform(batch, target, typed)
 
 
-def _conform(batch, target, partition_values: dict[str, str | None]):
-    """Shape a file's batch to the table schema: add partition columns, fill missing columns, cast."""
+def _partition_scalar(value: str | None, type_):
+    """A partition value (a string in the log) as an Arrow scalar of the column's type."""
+    import pyarrow as pa
+
+    raw = pa.array([value], pa.string())
+    if pa.types.is_timestamp(type_) and type_.tz is not None and value is not None:
+        try:  # ISO 8601 with an offset ("...Z", "...+00:00")
+            return raw.cast(type_)[0]
+        except pa.ArrowInvalid:  # "YYYY-MM-DD HH:MM:SS[.ffffff]": UTC by the Delta protocol
+            return raw.cast(pa.timestamp(type_.unit)).cast(type_)[0]
+    return raw.cast(type_)[0]
+
+
+def _conform(batch, target, partition_values: dict[str, Any]):
+    """Shape a file's batch to the table schema: add partition columns (typed scalars), fill missing
+    columns, cast."""
     import pyarrow as pa
 
     arrays = []
     names = batch.schema.names
     for f in target:
         if f.name in partition_values:
-            raw = pa.array([partition_values[f.name]] * batch.num_rows, pa.string())
-            arrays.append(raw.cast(f.type) if not pa.types.is_string(f.type) else raw)
+            arrays.append(pa.repeat(partition_values[f.name], batch.num_rows))
         elif f.name in names:
             column = batch.column(names.index(f.name))
             arrays.append(column if column.type == f.type else column.cast(f.type))
@@ -510,7 +596,9 @@ class DeltaRsDataSource(DataSource):
 
     def reader(self, schema: StructType) -> DeltaRsReader:
         table = open_table(self._path(), self._version())
-        return DeltaRsReader(self._path(), self._version(), schema, list(table.metadata().partition_columns))
+        min_partitions = self.options.get("minPartitions")
+        return DeltaRsReader(self._path(), self._version(), schema, list(table.metadata().partition_columns),
+                             int(min_partitions) if min_partitions else None)
 
     def writer(self, schema: StructType, overwrite: bool) -> DeltaRsWriter:
         uri = self._path()

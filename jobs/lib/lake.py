@@ -83,7 +83,18 @@ def read(table: str, version: int | None = None, spark: SparkSession | None = No
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", int(version))
+    if engine(spark) == DELTA_RS:
+        parallelism = _default_parallelism(spark)
+        if parallelism:
+            reader = reader.option("minPartitions", parallelism)
     return reader.load(table_uri(table))
+
+
+def _default_parallelism(spark: SparkSession) -> int | None:
+    try:
+        return int(spark.sparkContext.defaultParallelism)
+    except Exception:  # no SparkContext here (Spark Connect)
+        return None
 
 
 def schema(table: str, spark: SparkSession | None = None):
@@ -187,8 +198,17 @@ def history(table: str, spark: SparkSession | None = None) -> list[Commit]:
     from deltalake import DeltaTable
 
     commits = DeltaTable(table_uri(table)).history()
-    return [Commit(c["version"], int(c.get("timestamp", 0)), c.get("operation", "?"),
-                   dict(c.get("operationParameters") or {})) for c in commits]
+    return [Commit(c["version"], int(c.get("timestamp", 0)), c.get("operation", "?"), _parameters(c))
+            for c in commits]
+
+
+def _parameters(commit_info: dict[str, Any]) -> dict[str, Any]:
+    """A delta-rs commit's operation parameters. The engine records a replaceWhere overwrite's predicate
+    in the commit info (delta-rs has no slot for it); report it where delta-spark does."""
+    parameters = dict(commit_info.get("operationParameters") or {})
+    if commit_info.get("predicate") and "predicate" not in parameters:
+        parameters["predicate"] = commit_info["predicate"]
+    return parameters
 
 
 def version(table: str) -> int:

@@ -147,6 +147,19 @@ def test_partition_by_other_columns_than_the_table_is_refused(spark, new_table):
     assert lake.version(t) == 0
 
 
+def test_files_have_few_large_row_groups_and_reads_use_every_core(spark, new_table):
+    t = new_table()
+    rows = 45_000  # Spark hands the writer Arrow batches of maxRecordsPerBatch rows (10,000 by default)
+    lake.write(spark.range(0, rows, numPartitions=2).withColumn("v", F.col("id") * 2), t)
+    files = sorted(data_files(t))
+    assert len(files) == 2
+    for f in files:  # each task's batches end up in one row group, not one per batch
+        assert pq.read_metadata(Path(t) / f).num_row_groups == 1
+    # two small files are two read splits on a 2-core session, not one
+    assert lake.read(t).rdd.getNumPartitions() == min(2, spark.sparkContext.defaultParallelism)
+    assert lake.read(t).agg(F.count("*"), F.sum("v")).first() == (rows, rows * (rows - 1))
+
+
 # ---------------------------------------------------------------------------------- replace_where
 def test_replace_where_overwrites_one_partition_and_leaves_the_others(spark, new_table):
     t = new_table()
@@ -448,3 +461,23 @@ def test_timestamp_ntz_written_by_deltalake_reads_through_the_lake(spark, new_ta
     back = lake.read(t)
     assert back.schema.simpleString() == "struct<id:bigint,local:timestamp_ntz>"
     assert arrow_rows(back.toArrow()) == arrow_rows(source)
+
+
+def test_tables_are_nullable_whatever_the_nullability_of_the_data(spark, new_table):
+    """As with delta-spark: a table created from non-nullable columns still accepts nulls later, and a
+    non-nullable frame appended to a table does not change the table's schema."""
+    not_null = spark.range(10, 12).select(
+        F.col("id"), F.lit("n").alias("name"), F.lit(1.0).alias("amount"), F.lit("2024-01-09").alias("ds"))
+    assert not any(f.nullable for f in not_null.schema.fields)
+    created, appended = new_table("created"), new_table("appended")
+
+    lake.write(not_null, created)
+    lake.write(frame(spark, PEOPLE), created)
+    lake.write(frame(spark, PEOPLE), appended)
+    lake.write(not_null, appended)
+
+    for t in (created, appended):
+        assert all(f.nullable for f in lake.read(t).schema.fields), t
+        assert all(f.nullable for f in DeltaTable(t).schema().fields), t
+        assert lake.read(t).where(F.col("name").isNull()).count() == 1, t
+        assert lake.read(t).where(F.col("amount").isNull()).count() == 1, t

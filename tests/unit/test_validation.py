@@ -104,6 +104,7 @@ def dirty(spark):
     df = with_values(df, "credit_amount", {"r000003": None, "r000007": None, "r000011": -50.0}, "double")
     df = with_values(df, "age_in_years", {"r000005": 150, "r000011": 12}, "int")
     df = with_values(df, "purpose", {"r000009": "space travel"}, "string")
+    df = with_values(df, "application_id", {"r000013": "CD-20260101-000015"}, "string")  # r000014's key
     return validate(df, "credit_default_silver")
 
 
@@ -139,13 +140,19 @@ def test_row_failing_two_expectations_appears_once_per_expectation(dirty):
     assert sorted(r["expectation"] for r in rows) == [AGE_RANGE, AMOUNT_RANGE]
 
 
+def test_duplicate_key_blames_every_row_of_the_key(dirty):
+    unique = "expect_column_values_to_be_unique(application_id)"
+    assert {r for r, e in failed_pairs(dirty) if e == unique} == {"r000013", "r000014"}
+
+
 def test_dirty_rows_are_row_level_not_table_failures(dirty):
     assert not dirty.success
     assert dirty.table_failures == []
-    assert dirty.failed_rows.count() == 2 + 2 + 1 + 1  # nulls, ages, purpose, negative amount
+    assert dirty.failed_rows.count() == 2 + 2 + 1 + 1 + 2  # nulls, ages, purpose, negative amount, duplicate key
     assert dirty.failed_rows.dtypes == [("_row_id", "string"), ("expectation", "string")]
     summary = dirty.summary()
-    assert f"{NOT_NULL_AMOUNT}: 2 rows" in summary and f"{PURPOSE_SET}: 1 rows" in summary
+    assert f"{NOT_NULL_AMOUNT}: 2 of 40 rows, e.g. null" in summary
+    assert f"{PURPOSE_SET}: 1 of 40 rows, e.g. space travel (rows r000009)" in summary
 
 
 def test_missing_column_is_a_table_failure(spark):
