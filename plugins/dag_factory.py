@@ -39,7 +39,8 @@ def spark_task(layer: str, use_case: UseCase):
         application_args=["--use-case", use_case.name, "--ds", "{{ ds }}"],
         conn_id=cfg.airflow.spark_conn_id,
         name=f"riskpipe-{layer}-{use_case.name}",
-        conf={"spark.sql.session.timeZone": "UTC"},
+        properties_file=str(cfg.conf_dir / "spark-defaults.conf"),
+        conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}"},
         doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",
     )
 

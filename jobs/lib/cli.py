@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from jobs.lib.config import use_case_names
 
@@ -39,7 +41,9 @@ def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | 
     args = vars(parser.parse_args(argv))
     use_case = load_use_case(args.pop("use_case"))
     ds = args.pop("ds")
-    spark = get_spark(f"riskpipe-{job.__module__.rsplit('.', 1)[-1]}-{use_case.name}-{ds}")
+    module = sys.modules[job.__module__]
+    job_name = Path(getattr(module, "__file__", None) or job.__module__).stem
+    spark = get_spark(f"riskpipe-{job_name}-{use_case.name}-{ds}")
     result = job(spark, use_case, ds, **args)
     if result is not None:
         print(result)

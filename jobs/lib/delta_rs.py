@@ -47,7 +47,7 @@ TARGET_SPLIT_BYTES = 128 * 1024 * 1024
 OPEN_COST_BYTES = 4 * 1024 * 1024  # what opening a file costs, in bytes read (Spark's openCostInBytes)
 ROW_GROUP_ROWS = 1024 * 1024  # a written file's row groups: up to this many rows ...
 ROW_GROUP_BYTES = 64 * 1024 * 1024  # ... or this many bytes of Arrow data
-TASK_BUFFER_BYTES = 256 * 1024 * 1024  # a write task flushes all its files when it buffers more than this
+TASK_BUFFER_BYTES = 128 * 1024 * 1024  # a write task flushes all its files when it buffers more than this
 MAX_FILES_PER_SPLIT = 64
 
 
@@ -449,6 +449,7 @@ def _split_by_partition(table, columns: Sequence[str]):
     if not columns:
         yield (), table
         return
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -456,11 +457,20 @@ def _split_by_partition(table, columns: Sequence[str]):
     if keys.num_rows and all(pc.count_distinct(keys.column(c), mode="all").as_py() == 1 for c in columns):
         yield tuple(partition_value_to_string(keys.column(c)[0].as_py()) for c in columns), table
         return
-    grouped = keys.append_column("__row", pa.array(range(table.num_rows), pa.int64())).group_by(
-        list(columns), use_threads=False).aggregate([("__row", "list")])
-    for row in grouped.to_pylist():
-        key = tuple(partition_value_to_string(row[c]) for c in columns)
-        yield key, table.take(pa.array(row["__row_list"], pa.int64()))
+    # One integer code per row for its combination of partition values (null is a value of its own), then a
+    # single stable sort: each partition is a contiguous, zero-copy slice of the sorted rows.
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for i, c in enumerate(columns):
+        encoded = pc.dictionary_encode(keys.column(c).combine_chunks(), null_encoding="encode")
+        code = code * len(encoded.dictionary) + encoded.indices.to_numpy(zero_copy_only=False)
+        if i + 1 < len(columns):  # renumber densely (codes < rows) so that many columns cannot overflow
+            code = np.unique(code, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    order = np.argsort(code, kind="stable")
+    starts = np.flatnonzero(np.diff(code[order])) + 1
+    ordered = table.take(pa.array(order))
+    for start, stop in zip([0, *starts.tolist()], [*starts.tolist(), table.num_rows]):
+        part = ordered.slice(start, stop - start)
+        yield tuple(partition_value_to_string(part.column(c)[0].as_py()) for c in columns), part
 
 
 # -------------------------------------------------------------------------------------------- read

@@ -160,6 +160,18 @@ def test_files_have_few_large_row_groups_and_reads_use_every_core(spark, new_tab
     assert lake.read(t).agg(F.count("*"), F.sum("v")).first() == (rows, rows * (rows - 1))
 
 
+def test_an_empty_frame_creates_an_empty_table_and_appends_an_empty_version(spark, new_table):
+    t = new_table()
+    lake.write(frame(spark, []), t, partition_by=["ds"])
+    assert lake.exists(t) and lake.version(t) == 0
+    assert lake.read(t).count() == 0
+    assert lake.read(t).columns == ["id", "name", "amount", "ds"]
+    lake.write(frame(spark, PEOPLE), t)
+    lake.write(frame(spark, []), t)
+    assert lake.version(t) == 2
+    assertDataFrameEqual(lake.read(t), frame(spark, PEOPLE))
+
+
 # ---------------------------------------------------------------------------------- replace_where
 def test_replace_where_overwrites_one_partition_and_leaves_the_others(spark, new_table):
     t = new_table()
@@ -222,7 +234,8 @@ def test_replace_where_needs_overwrite_mode(spark, new_table):
 def test_merge_upserts_by_key(spark, new_table):
     t = new_table()
     lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
-    source = frame(spark, [(2, "bob-2", 21.0, "2024-01-01"), (4, "dan", None, "2024-01-02"), (6, "fay", 60.0, "2024-01-04")])
+    source = frame(spark, [(2, "bob-2", 21.0, "2024-01-01"), (4, "dan", None, "2024-01-02"),
+                           (6, "fay", 60.0, "2024-01-04")])
 
     lake.merge(source, t, keys=["id"])
 
@@ -399,6 +412,10 @@ def test_partition_values_of_each_type_round_trip(spark, new_table):
                          source.where(F.col("day") == dt.date(2024, 3, 1)))
     assertDataFrameEqual(lake.read(t).where("n = 2"), source.where("n = 2"))
     assertDataFrameEqual(lake.read(t).where(F.col("at") == at), source.where(F.col("at") == at))
+    # replace_where on a date partition column
+    new_day = frame(spark, [("w", 2, dt.date(2024, 3, 2), False, at, 9.0)], schema)
+    lake.write(new_day, t, mode="overwrite", replace_where="day = '2024-03-02'")
+    assertDataFrameEqual(lake.read(t), source.where("name != 'y'").unionByName(new_day))
 
 
 # --------------------------------------------------------------------------- partition pruning
@@ -445,7 +462,8 @@ def test_tables_written_by_deltalake_read_through_the_lake(spark, new_table):
     assert sorted(r.id for r in lake.read(parted).where("ds = '2024-01-02'").collect()) == [2, 3]
 
     # and the lake can keep writing to them
-    more = spark.createDataFrame([(4, "d", 4.0, dt.date(2024, 2, 2), dt.datetime(2024, 2, 2, tzinfo=UTC), "2024-01-03")],
+    more = spark.createDataFrame([(4, "d", 4.0, dt.date(2024, 2, 2), dt.datetime(2024, 2, 2, tzinfo=UTC),
+                                   "2024-01-03")],
                                  "id long, name string, amount double, day date, at timestamp, ds string")
     lake.write(more, parted)
     lake.merge(more.withColumn("name", F.lit("d2")), plain, keys=["id"])
