@@ -83,6 +83,13 @@ def new_table(spark, tmp_path: Path) -> Iterator[Callable[[str], str]]:
             assert_independent_reader_agrees(spark, path)
 
 
+@pytest.fixture
+def delta_rs(spark) -> None:
+    """For tests of behaviour specific to the embedded engine (file layout, its replaceWhere rules)."""
+    if lake.engine(spark) != lake.DELTA_RS:
+        pytest.skip(f"delta-rs engine behaviour; this session runs {lake.engine(spark)}")
+
+
 def frame(spark, rows: list[tuple], schema: str = ROWS):
     return spark.createDataFrame(rows, schema)
 
@@ -147,7 +154,7 @@ def test_partition_by_other_columns_than_the_table_is_refused(spark, new_table):
     assert lake.version(t) == 0
 
 
-def test_files_have_few_large_row_groups_and_reads_use_every_core(spark, new_table):
+def test_files_have_few_large_row_groups_and_reads_use_every_core(spark, new_table, delta_rs):
     t = new_table()
     rows = 45_000  # Spark hands the writer Arrow batches of maxRecordsPerBatch rows (10,000 by default)
     lake.write(spark.range(0, rows, numPartitions=2).withColumn("v", F.col("id") * 2), t)
@@ -199,7 +206,7 @@ def test_replace_where_with_in_list_and_range(spark, new_table):
     assert sorted(r.id for r in lake.read(t).collect()) == [7, 9]
 
 
-def test_replace_where_refuses_rows_outside_the_predicate_and_commits_nothing(spark, new_table):
+def test_replace_where_refuses_rows_outside_the_predicate_and_commits_nothing(spark, new_table, delta_rs):
     t = new_table()
     lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
     files_before = data_files(t)
@@ -213,7 +220,7 @@ def test_replace_where_refuses_rows_outside_the_predicate_and_commits_nothing(sp
     assert data_files(t) == files_before  # the aborted write removed the files it had written
 
 
-def test_replace_where_on_a_non_partition_column_is_refused(spark, new_table):
+def test_replace_where_on_a_non_partition_column_is_refused(spark, new_table, delta_rs):
     t = new_table()
     lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
     with pytest.raises(Exception, match=r"column 'name' is not a partition column.*\['ds'\]"):
