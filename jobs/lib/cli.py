@@ -32,14 +32,17 @@ def job_parser(description: str) -> argparse.ArgumentParser:
 def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | None = None,
             configure: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """Parse arguments, run ``job(use_case, ds, **extra)`` in a SparkSession, print its result."""
-    from jobs.lib.config import load_use_case
+    from jobs.lib.config import ConfigError, load_use_case
     from jobs.lib.spark import get_spark
 
     parser = job_parser(description)
     if configure:
         configure(parser)
     args = vars(parser.parse_args(argv))
-    use_case = load_use_case(args.pop("use_case"))
+    try:
+        use_case = load_use_case(args.pop("use_case"))
+    except ConfigError as exc:
+        parser.error(str(exc))
     ds = args.pop("ds")
     module = sys.modules[job.__module__]
     job_name = Path(getattr(module, "__file__", None) or job.__module__).stem

@@ -1,0 +1,109 @@
+"""Benchmark: one day of ~1M rows through bronze → silver → gold, next to a plain Spark read-cast-write.
+
+    python benchmarks/medallion.py [--rows 1000000] [--use-case credit_default]
+
+The day is the German credit sample **scaled up by resampling with noise** (``jobs.replay`` with
+``--rows-per-day``; 1% malformed lines), so figures are for replayed data, not for 1M real loans.
+In the same SparkSession the benchmark times:
+
+* each layer's job as the DAG runs it (``bronze.ingest``, ``silver.refine``, ``gold.publish``):
+  everything included — quarantine, Great Expectations validation, quality records, reconciliation;
+* the baseline: ``spark.read.csv(schema)`` → cast to the schema → ``write.parquet`` of the same file.
+
+Prints a table (step, rows, seconds, rows/s) and writes it as JSON to ``.bench/medallion.json``.
+All data goes to a temp dir under /tmp, removed at the end. Not a test: run it on demand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+RESULTS = PROJECT_ROOT / ".bench" / "medallion.json"
+DS = "2026-01-01"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the day (default 1,000,000)")
+    parser.add_argument("--use-case", default="credit_default")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="riskpipe-bench-medallion-"))
+    os.environ["RISKPIPE_LAKEHOUSE"] = str(work / "lakehouse")
+    os.environ["RISKPIPE_LANDING"] = str(work / "landing")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from jobs import bronze, gold, silver
+    from jobs.lib.config import load_use_case
+    from jobs.lib.spark import get_spark
+    from jobs.replay import replay
+
+    use_case = load_use_case(args.use_case)
+    try:
+        t = time.perf_counter()
+        summary = replay(use_case, DS, 1, rows_per_day=args.rows, malformed_rate=0.01,
+                         landing_root=str(work / "landing"))
+        replay_s = time.perf_counter() - t
+        print(f"replayed {summary.total_events:,} rows in {replay_s:.1f}s (not part of the layers below)")
+        spark = get_spark("riskpipe-bench-medallion")
+        spark.range(1000).count()  # JVM and Python workers up before timing
+
+        results = []
+
+        def timed(step: str, rows_of, fn):
+            start = time.perf_counter()
+            out = fn()
+            seconds = time.perf_counter() - start
+            rows = rows_of(out)
+            results.append({"step": step, "rows": rows, "seconds": round(seconds, 2),
+                            "rows_per_s": round(rows / seconds) if seconds else None})
+            print(f"  {step:34s} {rows:>10,} rows {seconds:8.1f}s", flush=True)
+            return out
+
+        # The baseline runs before and after the layers; ratios are against the faster of the two.
+        from pyspark.sql import functions as F
+
+        landing = Path(os.environ["RISKPIPE_LANDING"]) / use_case.name / "events" / f"ds={DS}"
+
+        def baseline():
+            ddl = ", ".join(f"`{c}` STRING" for c in use_case.schema)
+            raw = spark.read.csv(str(landing), header=True, schema=ddl)
+            typed = raw.select(*[F.expr(f"try_cast(`{c}` AS {t})").alias(c) for c, t in use_case.schema.items()])
+            typed.write.mode("overwrite").parquet(str(work / "baseline"))
+            return spark.read.parquet(str(work / "baseline")).count()
+
+        timed("baseline: csv -> cast -> parquet", lambda n: n, baseline)
+        wall = time.perf_counter()
+        timed("bronze (landing -> bronze)", lambda r: r[0].rows_in, lambda: bronze.ingest(spark, use_case, DS))
+        timed("silver (bronze -> silver, GX)", lambda r: r[0].rows_in, lambda: silver.refine(spark, use_case, DS))
+        timed("gold (silver -> features)", lambda r: r[0].rows_in, lambda: gold.publish(spark, use_case, DS))
+        wall = time.perf_counter() - wall
+        timed("baseline again (warm JVM)", lambda n: n, baseline)
+
+        base = min(r["seconds"] for r in results if r["step"].startswith("baseline"))
+        print(f"\n{'step':34s} {'rows':>10s} {'seconds':>8s} {'rows/s':>10s} {'x baseline':>10s}")
+        for r in results:
+            print(f"{r['step']:34s} {r['rows']:>10,} {r['seconds']:8.1f} {r['rows_per_s'] or 0:>10,} "
+                  f"{r['seconds'] / base:>9.1f}x")
+        print(f"{'bronze+silver+gold wall time':34s} {'':>10s} {wall:8.1f}")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({
+            "rows": args.rows, "use_case": use_case.name, "data": "German credit resampled with noise",
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "results": results, "layers_wall_seconds": round(wall, 2)}, indent=2))
+        print(f"\nwritten to {RESULTS}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
