@@ -29,7 +29,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase, settings
 from jobs.lib.delta_rs import filesystem
-from jobs.lib.quality import BatchQuality, write_quality, write_quarantine
+from jobs.lib.quality import BatchQuality, count_by_reason, empty_quarantine, write_quality, write_quarantine
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -170,6 +170,7 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
     cfg = settings()
     records: list[BatchQuality] = []
     quarantined: list[DataFrame] = []
+    cached: list[DataFrame] = []
     for stream in tables.STREAMS:
         folder = cfg.landing_dir(use_case.name, stream, ds)
         batch = batch_id(use_case.name, stream, ds)
@@ -180,34 +181,30 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
                                "for this date (check the upstream delivery, or replay it with `make replay`)")
         if not files and stream == "events":
             raise LandingError(f"{use_case.name} {ds}: landing folder {folder} holds no data files")
+        record = BatchQuality(stream=stream, batch_id=batch, rows_in=0, rows_out=0,
+                              status="ok" if files is not None else "no_landing_folder",
+                              detail=f"{len(files or [])} file(s) from {folder}")
         if files:
             lines = read_lines(spark, files).persist()
             rows, bad = parse(lines, columns, use_case.source.delimiter, cfg.paths.landing, ds, batch)
-            received = lines.where("line_number > 1").count()
+            record.rows_in = lines.where("line_number > 1").count()
+            bad = bad.withColumn("stream", F.lit(stream))
+            record.quarantined_by_reason = count_by_reason(bad)
+            quarantined.append(bad)
         else:
-            lines = None
-            rows = spark.createDataFrame([], bronze_ddl(columns))
-            bad = spark.createDataFrame([], "stream STRING").limit(0)
-            received = 0
+            lines, rows = None, spark.createDataFrame([], bronze_ddl(columns))
         lake.write(rows, tables.bronze(use_case.name, stream), mode="overwrite", partition_by=["ds"],
                    replace_where=f"ds = '{ds}'")
-        if files:
-            quarantined.append(bad.withColumn("stream", F.lit(stream)))
-        records.append(BatchQuality(stream=stream, batch_id=batch, rows_in=received, rows_out=0,
-                                    status="ok" if files is not None else "no_landing_folder",
-                                    detail=f"{len(files or [])} file(s) from {folder}"))
         if lines is not None:
-            quarantine_frame = quarantined[-1]
-            records[-1].quarantined_by_reason = {
-                r["rule"]: int(r["count"]) for r in quarantine_frame.groupBy("rule").count().collect()}
-            lines.unpersist()
+            cached.append(lines)
+        records.append(record)
 
-    all_bad = quarantined[0] if quarantined else None
-    for frame in quarantined[1:]:
+    all_bad = empty_quarantine(spark).drop("ds", "layer")
+    for frame in quarantined:
         all_bad = all_bad.unionByName(frame)
-    from jobs.lib.quality import empty_quarantine
-
-    write_quarantine(spark, use_case.name, ds, LAYER, all_bad if all_bad is not None else empty_quarantine(spark))
+    write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
+    for lines in cached:
+        lines.unpersist()
     # Reconcile against what was committed, not against what we meant to write.
     committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))
                    .where(f"ds = '{ds}' AND layer = '{LAYER}'").groupBy("stream").count().collect()}

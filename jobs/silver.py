@@ -48,24 +48,16 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str]) -> DataFrame:
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value)."""
     from pyspark.sql import functions as F
 
-    typed, errors = [], []
-    for column, type_ in schema.items():
-        raw = normalise(F.col(f"`{column}`"))
-        value = raw if type_ == "string" else F.expr(f"try_cast(`__raw_{column}` AS {type_})")
-        typed.append((column, raw, value))
-    frame = bronze.select("*", *[raw.alias(f"__raw_{c}") for c, raw, _ in typed])
-    for column, _, _ in typed:
-        type_ = schema[column]
-        if type_ != "string":
-            bad = F.col(f"__raw_{column}").isNotNull() & F.expr(f"try_cast(`__raw_{column}` AS {type_})").isNull()
-            errors.append(F.when(bad, F.format_string(f"type: {column} = '%s' is not {type_}", F.col(f"__raw_{column}"))))
+    raw = bronze.select("*", *[normalise(F.col(f"`{c}`")).alias(f"__raw_{c}") for c in schema])
+    typed = {c: F.col(f"__raw_{c}") if t == "string" else F.expr(f"try_cast(`__raw_{c}` AS {t})")
+             for c, t in schema.items()}
+    errors = [F.when(F.col(f"__raw_{c}").isNotNull() & typed[c].isNull(),
+                     F.format_string(f"type: {c} = '%s' is not {t}", F.col(f"__raw_{c}")))
+              for c, t in schema.items() if t != "string"]
     error = F.coalesce(*errors) if errors else F.lit(None).cast("string")
-    return frame.select(
-        *[F.col(f"__raw_{c}").alias(c) if schema[c] == "string" else F.expr(f"try_cast(`__raw_{c}` AS {schema[c]})").alias(c)
-          for c in schema],
-        *[c for c in bronze.columns if c.startswith("_") or c == "ds"],
-        error.alias("_type_error"),
-    )
+    return raw.select(*[typed[c].alias(c) for c in schema],
+                      *[c for c in bronze.columns if c.startswith("_") or c == "ds"],
+                      error.alias("_type_error"))
 
 
 def hash_pii(df: DataFrame, columns: Sequence[str], salt: str) -> DataFrame:

@@ -176,7 +176,7 @@ def test_rows_per_day_scaling_and_noise(tmp_path, credit):
     assert ages.str.fullmatch(r"\d+").all()  # ints stay ints
     assert ages.astype(int).between(int(sample["age_in_years"].astype(int).min()),
                                     int(sample["age_in_years"].astype(int).max())).all()
-    assert len(pd.read_csv(labels_file(tmp_path, "credit_default", ds(10)))) == 2500
+    assert len(pd.read_csv(labels_file(tmp_path, "credit_default", ds(credit.label.maturity_days)))) == 2500
 
 
 # ------------------------------------------------------------------------------------------ drift
