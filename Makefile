@@ -70,7 +70,7 @@ bench: setup ## run the benchmarks (not tests): lake write/read vs Parquet, meda
 	$(PY) benchmarks/medallion.py
 
 lint: setup ## ruff over the code
-	$(PY) -m pip install --quiet ruff==0.14.0 && $(VENV)/bin/ruff check jobs dags plugins tests benchmarks
+	$(PY) -m pip install --quiet ruff==0.17.6 && $(VENV)/bin/ruff check jobs dags plugins tests benchmarks
 
 up: ## start the reference cluster stack (docker compose: Postgres, Airflow, Spark, MLflow)
 	docker compose -f docker/compose.yaml up -d --build

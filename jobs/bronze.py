@@ -106,7 +106,7 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
         file_columns[path] = found
 
     root = landing_root.rstrip("/")
-    relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root if root.startswith("/") else root) + "/?", "")
+    relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root) + "/?", "")
     body = lines.where("line_number > 1")
     quoted = r'"(?:[^"]|"")*"'
     field_count = F.size(F.split(F.regexp_replace("value", quoted, "Q"), re.escape(delimiter), -1))

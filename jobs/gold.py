@@ -38,7 +38,6 @@ def history_days(use_case: UseCase) -> int:
 
 def build_features(events: DataFrame, history: DataFrame | None, use_case: UseCase) -> DataFrame:
     """Pure: the gold feature rows for ``events`` given earlier ``history`` (both silver events)."""
-    from pyspark.sql import functions as F
 
     keys = list(use_case.primary_key)
     context = [use_case.entity, use_case.event_timestamp]

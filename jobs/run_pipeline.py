@@ -60,7 +60,7 @@ def quality_table(names: Sequence[str]) -> str:
     from jobs.lib import lake, tables
     from jobs.lib.spark import get_spark
 
-    spark = get_spark("riskpipe-report")
+    get_spark("riskpipe-report")  # name the session after the report; lake.read uses it
     lines = []
     for name in names:
         path = tables.quality(name)

@@ -226,7 +226,7 @@ def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
             record.rows_out = 0
         write_quality(spark, use_case.name, ds, LAYER, records)
         raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
-    for stream, good, record in outputs:
+    for stream, good, _ in outputs:
         lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
                    replace_where=f"ds = '{ds}'")
     committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))

@@ -1,9 +1,11 @@
 """Shared fixtures: one SparkSession for the whole test session, real Delta tables in temp dirs."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,24 @@ def spark():
 def table_dir(tmp_path: Path) -> str:
     """A fresh path for one Delta table."""
     return str(tmp_path / "table")
+
+
+@contextlib.contextmanager
+def configured(**env: str) -> Iterator[None]:
+    """Set environment variables the config reads, reload the config; restore both afterwards."""
+    from jobs.lib import config
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    config.settings.cache_clear()
+    config._use_case_cached.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        config.settings.cache_clear()
+        config._use_case_cached.cache_clear()

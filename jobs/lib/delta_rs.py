@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from pyspark.sql.datasource import (
     DataSource,
@@ -538,7 +538,6 @@ class DeltaRsReader(DataSourceReader):
         return [FileSplit(s) for s in splits] or [FileSplit([])]
 
     def read(self, partition: FileSplit) -> Iterator[Any]:
-        import pyarrow as pa
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import to_arrow_schema
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import configured
+
 pytestmark = pytest.mark.slow
 DS = "2026-01-03"
 
@@ -17,8 +19,6 @@ DS = "2026-01-03"
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory):
     """Landing for one day, an empty lakehouse, and a migrated Airflow SQLite DB, all in a temp dir."""
-    from jobs.lib import config
-
     root = tmp_path_factory.mktemp("dagrun")
     env = {
         "RISKPIPE_LAKEHOUSE": str(root / "lakehouse"),
@@ -27,18 +27,10 @@ def airflow_env(tmp_path_factory):
         "PYSPARK_PYTHON": sys.executable,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    config.settings.cache_clear()
-    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    config.settings.cache_clear()
+    with configured(**env):
+        subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        yield root
 
 
 def test_daily_dag_run_lands_one_day_through_every_layer(airflow_env, spark):

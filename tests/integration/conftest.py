@@ -1,34 +1,19 @@
 """Fixtures for pipeline tests: an isolated lakehouse + landing per test module, jobs run in-process."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-
-def _clear_config_caches() -> None:
-    from jobs.lib import config
-
-    config.settings.cache_clear()
-    config._use_case_cached.cache_clear()
+from tests.conftest import configured
 
 
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory, spark):
     """Point RISKPIPE_LAKEHOUSE / RISKPIPE_LANDING at fresh folders for one test module."""
     root = tmp_path_factory.mktemp("pipeline")
-    saved = {k: os.environ.get(k) for k in ("RISKPIPE_LAKEHOUSE", "RISKPIPE_LANDING")}
-    os.environ["RISKPIPE_LAKEHOUSE"] = str(root / "lakehouse")
-    os.environ["RISKPIPE_LANDING"] = str(root / "landing")
-    _clear_config_caches()
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _clear_config_caches()
+    with configured(RISKPIPE_LAKEHOUSE=str(root / "lakehouse"), RISKPIPE_LANDING=str(root / "landing")):
+        yield root
 
 
 def run_layers(spark, use_case, ds: str, layers=("bronze", "silver", "gold")) -> dict:

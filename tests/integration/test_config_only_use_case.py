@@ -6,13 +6,13 @@ configuration folder and runs replay → bronze → silver → gold on it with t
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 
 import pytest
 import yaml
 
+from tests.conftest import configured
 from tests.integration.conftest import run_layers
 
 USE_CASE = {
@@ -76,17 +76,8 @@ def toy_conf(tmp_path_factory, lakehouse):
         amount = 250000 if i == 7 else round(rng.uniform(500, 20000), 2)  # one out-of-range row
         lines.append(f"{amount},{rng.choice([12, 24, 36])},{rng.choice(['north', 'south'])},{rng.choice(['yes', 'no'])}")
     (root / "samples" / "toy_loans.csv").write_text("\n".join(lines) + "\n")
-    saved = os.environ.get("RISKPIPE_CONF_DIR")
-    os.environ["RISKPIPE_CONF_DIR"] = str(conf)
-    config.settings.cache_clear()
-    config._use_case_cached.cache_clear()
-    yield conf
-    if saved is None:
-        os.environ.pop("RISKPIPE_CONF_DIR", None)
-    else:
-        os.environ["RISKPIPE_CONF_DIR"] = saved
-    config.settings.cache_clear()
-    config._use_case_cached.cache_clear()
+    with configured(RISKPIPE_CONF_DIR=str(conf)):
+        yield conf
 
 
 def test_a_use_case_defined_only_in_configuration_runs_end_to_end(toy_conf, lakehouse, spark):

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.lib import lake
+from tests.integration.lake_files import data_files, live_files
 from jobs.lib.lake import DeltaLakeError
 
 ROWS = "id long, name string, amount double, ds string"
@@ -41,20 +42,6 @@ def arrow_rows(table: pa.Table) -> list[tuple]:
 
 def spark_rows(df) -> list[tuple]:
     return sorted_rows([tuple(r) for r in df.collect()])
-
-
-def data_files(path: str) -> set[str]:
-    """Every Parquet file under the table folder (committed or not), relative to the table root."""
-    root = Path(path)
-    return {str(p.relative_to(root)) for p in root.rglob("*.parquet") if "_delta_log" not in p.parts}
-
-
-def live_files(path: str) -> set[str]:
-    """The files the current snapshot references."""
-    from urllib.parse import unquote
-
-    paths = pa.table(DeltaTable(path).get_add_actions(flatten=True)).column("path").to_pylist()
-    return {unquote(p) for p in paths}
 
 
 def assert_independent_reader_agrees(spark, path: str) -> None:

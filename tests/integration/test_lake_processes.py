@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from jobs.lib import lake
+from tests.integration.lake_files import data_files, live_files
 
 pytestmark = pytest.mark.slow
 
@@ -35,18 +35,6 @@ _spec.loader.exec_module(worker)
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def data_files(path: str) -> set[str]:
-    root = Path(path)
-    return {str(p.relative_to(root)) for p in root.rglob("*.parquet") if "_delta_log" not in p.parts}
-
-
-def live_files(path: str) -> set[str]:
-    from urllib.parse import unquote
-
-    paths = pa.table(DeltaTable(path).get_add_actions(flatten=True)).column("path").to_pylist()
-    return {unquote(p) for p in paths}
-
-
 def start_worker(spec: dict, log_dir: Path, name: str) -> tuple[subprocess.Popen, Path]:
     """Start a worker in its own session/process group; its output goes to ``log_dir/name.log``."""
     log = log_dir / f"{name}.log"
