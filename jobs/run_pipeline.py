@@ -23,7 +23,7 @@ from jobs.lib.cli import iso_date
 from jobs.lib.config import PROJECT_ROOT, load_use_case, settings, use_case_names
 
 
-def ensure_landing(name: str, start: str, days: int) -> None:
+def ensure_landing(name: str, start: str, days: int, malformed_rate: float) -> None:
     from jobs.replay import replay
 
     cfg = settings()
@@ -31,7 +31,7 @@ def ensure_landing(name: str, start: str, days: int) -> None:
     if Path(cfg.landing_dir(name, "events", start)).is_dir() and Path(cfg.landing_dir(name, "events", last)).is_dir():
         print(f"[{name}] landing files for {start}..{last} already there: {cfg.paths.landing}/{name}")
         return
-    replay(load_use_case(name), start, days, log=print)
+    replay(load_use_case(name), start, days, malformed_rate=malformed_rate, log=print)
 
 
 def prepare_airflow() -> None:
@@ -83,10 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replay-days", type=int, default=60, help="days of landing files to replay")
     parser.add_argument("--days", type=int, default=8, help="logical dates to run the daily DAGs for")
     parser.add_argument("--use-cases", nargs="+", default=use_case_names(), help="use cases (default: all)")
+    parser.add_argument("--malformed-rate", type=float, default=0.02,
+                        help="share of replayed lines made malformed, to show quarantine at work (default 0.02)")
     args = parser.parse_args(argv)
     started = time.time()
     for name in args.use_cases:
-        ensure_landing(name, args.start, args.replay_days)
+        ensure_landing(name, args.start, args.replay_days, args.malformed_rate)
     prepare_airflow()
     failures = []
     first = dt.date.fromisoformat(args.start)
