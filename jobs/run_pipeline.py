@@ -6,7 +6,7 @@
    real Airflow runs whose tasks ``spark-submit`` the jobs;
 4. print the data-quality table of every date and layer.
 
-Run: ``make run`` or ``python -m jobs.run_pipeline --start 2026-01-01 --replay-days 60 --days 8``.
+Run: ``make run`` or ``python -m jobs.run_pipeline --start 2026-01-01 --replay-days 60 --days 7``.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=iso_date, default="2026-01-01", help="first date of the replay and of the runs")
     parser.add_argument("--replay-days", type=int, default=60, help="days of landing files to replay")
-    parser.add_argument("--days", type=int, default=8, help="logical dates to run the daily DAGs for")
+    parser.add_argument("--days", type=int, default=7, help="logical dates to run the daily DAGs for")
     parser.add_argument("--use-cases", nargs="+", default=use_case_names(), help="use cases (default: all)")
     parser.add_argument("--malformed-rate", type=float, default=0.02,
                         help="share of replayed lines made malformed, to show quarantine at work (default 0.02)")
