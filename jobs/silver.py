@@ -175,9 +175,8 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     quarantine = _quarantine_rows(type_bad.drop("_type_error"), stream, use_case.primary_key).unionByName(
         _quarantine_rows(rule_bad, stream, use_case.primary_key))
     # Per-expectation counts name the rule that failed (a row failing two counts under both).
-    by_reason: dict[str, int] = {}
-    for r in type_bad.groupBy(F.regexp_extract("reason", r"^type: (\S+)", 1).alias("c")).count().collect():
-        by_reason[f"type({r['c']})"] = int(r["count"])
+    by_reason = {f"type({r['c']})": int(r["count"]) for r in
+                 type_bad.groupBy(F.regexp_extract("reason", r"^type: (\S+)", 1).alias("c")).count().collect()}
     for r in failed.groupBy("expectation").count().collect():
         by_reason[r["expectation"]] = int(r["count"])
     if stream == "events":
@@ -185,12 +184,11 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
                              use_case.thresholds.outlier_z)
     ordered = [*schema, *META, *[c for c in good.columns if c.startswith("outlier_")], "ds"]
     good = good.select(*ordered)
-    n_quarantined = typed.where(F.col("_type_error").isNotNull()).count() + reasons.count()
-    completeness = 1.0
-    if rows_in:
-        filled = kept.select(*[F.count(F.col(c)).alias(c) for c in schema]).first()
-        total = kept.count() * len(schema)
-        completeness = sum(filled) / total if total else 1.0
+    n_quarantined = sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + reasons.count()
+    # Completeness: the share of filled cells among the deduplicated rows (one pass over the cached frame).
+    filled = kept.select(F.count(F.lit(1)).alias("__rows"), *[F.count(F.col(c)).alias(c) for c in schema]).first()
+    cells = filled["__rows"] * len(schema)
+    completeness = sum(filled[c] for c in schema) / cells if cells else 1.0
     record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
                           quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
     return good, quarantine, record, table_failures
