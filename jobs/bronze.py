@@ -29,7 +29,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase, settings
 from jobs.lib.delta_rs import filesystem
-from jobs.lib.quality import BatchQuality, count_by_reason, empty_quarantine, write_quality, write_quarantine
+from jobs.lib.quality import BatchQuality, count_by_reason, empty_quarantine, reconcile_and_record, write_quarantine
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -206,17 +206,7 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
     for lines in cached:
         lines.unpersist()
     # Reconcile against what was committed, not against what we meant to write.
-    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))
-                   .where(f"ds = '{ds}' AND layer = '{LAYER}'").groupBy("stream").count().collect()}
-    for record in records:
-        record.rows_out = lake.read(tables.bronze(use_case.name, record.stream)).where(f"ds = '{ds}'").count()
-        record.quarantined = committed_q.get(record.stream, 0)
-        record.completeness = 1.0
-        if record.quarantined:
-            record.status = "ok_with_quarantine"
-    write_quality(spark, use_case.name, ds, LAYER, records)
-    for record in records:
-        record.check(LAYER)
+    reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.bronze(use_case.name, stream))
     return records
 
 

@@ -77,11 +77,12 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     if not lake.exists(silver_events):
         raise FileNotFoundError(f"{use_case.name} {ds}: no silver table {silver_events}; run the silver job first")
     day = dt.date.fromisoformat(ds)
-    since = (day - dt.timedelta(days=history_days(use_case))).isoformat()
+    window = history_days(use_case)
+    since = (day - dt.timedelta(days=window)).isoformat()
     silver = lake.read(silver_events)
     events = silver.where(F.col("ds") == ds)
     # History: partitions that had arrived by ds (never later), covering the longest feature window.
-    history = silver.where((F.col("ds") >= since) & (F.col("ds") <= ds)) if history_days(use_case) else None
+    history = silver.where((F.col("ds") >= since) & (F.col("ds") <= ds)) if window else None
     features = build_features(events, history, use_case).withColumn("ds", F.lit(ds))
     features_path = tables.gold_features(use_case.name)
     lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase, settings
-from jobs.lib.quality import BatchQuality, QualityGateError, empty_quarantine, write_quality, write_quarantine
+from jobs.lib.quality import (
+    BatchQuality,
+    QualityGateError,
+    empty_quarantine,
+    reconcile_and_record,
+    write_quality,
+    write_quarantine,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -227,16 +234,7 @@ def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
     for stream, good, _ in outputs:
         lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
                    replace_where=f"ds = '{ds}'")
-    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case.name))
-                   .where(f"ds = '{ds}' AND layer = '{LAYER}'").groupBy("stream").count().collect()}
-    for stream, _, record in outputs:
-        record.rows_out = lake.read(tables.silver(use_case.name, stream)).where(f"ds = '{ds}'").count()
-        record.quarantined = committed_q.get(stream, 0)
-        if record.quarantined:
-            record.status = "ok_with_quarantine"
-    write_quality(spark, use_case.name, ds, LAYER, records)
-    for record in records:
-        record.check(LAYER)
+    reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.silver(use_case.name, stream))
     spark.catalog.clearCache()
     return records
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,3 +116,19 @@ def write_quality(spark: SparkSession, use_case: str, ds: str, layer: str, recor
 def count_by_reason(quarantined: DataFrame) -> dict[str, int]:
     """Quarantined rows per rule, from a quarantine DataFrame (small result)."""
     return {r["rule"]: int(r["count"]) for r in quarantined.groupBy("rule").count().collect()}
+
+
+def reconcile_and_record(spark: SparkSession, use_case: str, ds: str, layer: str, records: list[BatchQuality],
+                         output_table: Callable[[str], str]) -> None:
+    """Count what the layer committed (its output partition and its quarantine rows for ``ds``), write the
+    quality records, then fail loudly if any stream's counts do not reconcile."""
+    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case))
+                   .where(f"ds = '{ds}' AND layer = '{layer}'").groupBy("stream").count().collect()}
+    for record in records:
+        record.rows_out = lake.read(output_table(record.stream)).where(f"ds = '{ds}'").count()
+        record.quarantined = committed_q.get(record.stream, 0)
+        if record.quarantined:
+            record.status = "ok_with_quarantine"
+    write_quality(spark, use_case, ds, layer, records)
+    for record in records:
+        record.check(layer)
