@@ -308,6 +308,68 @@ class Thresholds:
     outlier_iqr_k: float
 
 
+#: XGBoost parameters the search may tune (``model.search.space`` keys); anything else is a typo.
+XGB_SEARCH_PARAMS = frozenset({
+    "max_depth", "max_leaves", "learning_rate", "n_estimators", "min_child_weight", "subsample",
+    "colsample_bytree", "colsample_bylevel", "colsample_bynode", "reg_lambda", "reg_alpha", "gamma",
+    "max_delta_step", "max_bin", "max_cat_to_onehot", "max_cat_threshold", "grow_policy",
+})
+DISTRIBUTION_TYPES = ("int", "float", "categorical")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One Optuna distribution of the search space: ``int``/``float`` in [low, high] (``log`` scale
+    optional, ``step`` optional), or ``categorical`` over ``choices``."""
+
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Split:
+    """Time-ordered split by event date: oldest rows train, then validation, the most recent holdout."""
+
+    validation_fraction: float
+    holdout_fraction: float
+
+
+@dataclass(frozen=True)
+class Search:
+    n_trials: int  # total trials of the study (a resumed study runs only the missing ones)
+    timeout_seconds: int  # wall-clock budget of one search call
+    space: dict[str, Distribution]  # XGBoost parameter -> distribution
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    seed: int
+    decision_cutoff: float  # probability cutoff for precision / recall / F1 and the fairness rates
+    split: Split
+    search: Search
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Quality gate for promoting a challenger to champion."""
+
+    auc_floor: float  # holdout AUC must reach this (the only condition for the first model)
+    min_improvement: float  # ... and beat the champion's AUC on the same holdout by this much
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """Thresholds the governance report and the gate use. Defaults apply when the section is absent."""
+
+    disparate_impact_min: float = 0.8  # the 80% rule
+    equal_opportunity_max_diff: float = 0.1
+    age_buckets: tuple[float, ...] = (25, 35, 50, 65)  # edges bucketing numeric (age-like) protected attributes
+
+
 @dataclass(frozen=True)
 class UseCase:
     name: str
@@ -327,6 +389,9 @@ class UseCase:
     forbidden_features: dict[str, str]
     expectation_suite: str
     thresholds: Thresholds
+    model: ModelSettings | None = None  # None: the use case has no trained model (no 'model' section)
+    gate: Gate | None = None  # required with 'model'
+    fairness: Fairness = field(default_factory=Fairness)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -430,14 +495,111 @@ def _parse_use_case(path: Path) -> UseCase:
         outlier_iqr_k=th.get("outlier_iqr_k", float, 1.5),
     )
     th.done()
+    model = _parse_model(top.section("model"), path) if "model" in top.data else None
+    gate = _parse_gate(top.section("gate"), path) if "gate" in top.data else None
+    if model is not None and gate is None:
+        raise ConfigError(f"{path}: missing key 'gate' (a use case with a 'model' needs its quality gate)")
+    fairness = _parse_fairness(top.section("fairness"), path) if "fairness" in top.data else Fairness()
     extra = top.get("extra", dict, {})  # free-form section for later stages (training, scoring)
     top.done()
     return UseCase(
         name=name, description=description, source_file=path, source=source, schema=schema,
         primary_key=primary_key, event_timestamp=event_timestamp, entity=entity, label=label, pii=pii,
         protected_attributes=protected, required=required, outlier_columns=outliers, features=features,
-        forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, extra=extra,
+        forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, model=model, gate=gate,
+        fairness=fairness, extra=extra,
     )
+
+
+def _fraction(section: _Section, key: str, low: float = 0.0, high: float = 1.0) -> float:
+    """A float strictly between ``low`` and ``high``."""
+    value = section.get(key, float)
+    if not low < value < high:
+        raise ConfigError(f"{section.source}: key '{section._key(key)}' must be between {low} and {high} "
+                          f"(exclusive), got {value}")
+    return value
+
+
+def _parse_distribution(d: _Section, name: str) -> Distribution:
+    kind = d.get("type", str)
+    if kind not in DISTRIBUTION_TYPES:
+        raise ConfigError(f"{d.source}: key '{d._key('type')}' is {kind!r}; use one of {list(DISTRIBUTION_TYPES)}")
+    if kind == "categorical":
+        choices = d.get("choices", list)
+        if not choices:
+            raise ConfigError(f"{d.source}: key '{d._key('choices')}' must list at least one value")
+        d.done()
+        return Distribution(type=kind, choices=tuple(choices))
+    number = int if kind == "int" else float
+    low, high = d.get("low", number), d.get("high", number)
+    log = d.get("log", bool, False)
+    step = d.get("step", number, None, allow_none=True)
+    d.done()
+    if not low < high:
+        raise ConfigError(f"{d.source}: key '{d.prefix}' needs low < high, got low={low}, high={high}")
+    if log and low <= 0:
+        raise ConfigError(f"{d.source}: key '{d.prefix}' has log: true, which needs low > 0, got {low}")
+    if log and step is not None:
+        raise ConfigError(f"{d.source}: key '{d.prefix}' cannot have both log and step")
+    if step is not None and step <= 0:
+        raise ConfigError(f"{d.source}: key '{d._key('step')}' must be > 0, got {step}")
+    return Distribution(type=kind, low=low, high=high, log=log, step=step)
+
+
+def _parse_model(m: _Section, path: Path) -> ModelSettings:
+    seed = m.get("seed", int)
+    cutoff = _fraction(m, "decision_cutoff")
+    sp = m.section("split")
+    split = Split(validation_fraction=_fraction(sp, "validation_fraction"),
+                  holdout_fraction=_fraction(sp, "holdout_fraction"))
+    sp.done()
+    if split.validation_fraction + split.holdout_fraction >= 0.9:
+        raise ConfigError(f"{path}: keys 'model.split.validation_fraction' + 'model.split.holdout_fraction' "
+                          f"must leave at least 10% of the rows for training, got "
+                          f"{split.validation_fraction} + {split.holdout_fraction}")
+    se = m.section("search")
+    n_trials, timeout = se.get("n_trials", int), se.get("timeout_seconds", int)
+    for key, value in (("n_trials", n_trials), ("timeout_seconds", timeout)):
+        if value < 1:
+            raise ConfigError(f"{path}: key 'model.search.{key}' must be >= 1, got {value}")
+    space_section = se.section("space")
+    space: dict[str, Distribution] = {}
+    for param in space_section.data:
+        if param not in XGB_SEARCH_PARAMS:
+            raise ConfigError(f"{path}: key 'model.search.space.{param}' is not an XGBoost parameter the search "
+                              f"tunes; known: {sorted(XGB_SEARCH_PARAMS)}")
+        space[str(param)] = _parse_distribution(space_section.section(param), str(param))
+    space_section.done()
+    if not space:
+        raise ConfigError(f"{path}: key 'model.search.space' must name at least one parameter")
+    se.done()
+    m.done()
+    return ModelSettings(seed=seed, decision_cutoff=cutoff, split=split,
+                         search=Search(n_trials=n_trials, timeout_seconds=timeout, space=space))
+
+
+def _parse_gate(g: _Section, path: Path) -> Gate:
+    gate = Gate(auc_floor=_fraction(g, "auc_floor", 0.5, 1.0), min_improvement=g.get("min_improvement", float))
+    g.done()
+    if not 0 <= gate.min_improvement < 0.5:
+        raise ConfigError(f"{path}: key 'gate.min_improvement' must be in [0, 0.5), got {gate.min_improvement}")
+    return gate
+
+
+def _parse_fairness(f: _Section, path: Path) -> Fairness:
+    di = f.get("disparate_impact_min", float)
+    if not 0 < di <= 1:
+        raise ConfigError(f"{path}: key 'fairness.disparate_impact_min' must be in (0, 1], got {di}")
+    eo = _fraction(f, "equal_opportunity_max_diff", 0.0, 1.0)
+    buckets = f.get("age_buckets", list)
+    for i, edge in enumerate(buckets):
+        if isinstance(edge, bool) or not isinstance(edge, (int, float)):
+            raise ConfigError(f"{path}: key 'fairness.age_buckets[{i}]' must be a number, got {edge!r}")
+    if not buckets or any(a >= b for a, b in zip(buckets, buckets[1:])):
+        raise ConfigError(f"{path}: key 'fairness.age_buckets' must be a non-empty, strictly increasing list "
+                          f"of numbers, got {buckets}")
+    f.done()
+    return Fairness(disparate_impact_min=di, equal_opportunity_max_diff=eo, age_buckets=tuple(buckets))
 
 
 def use_case_names(directory: Path | None = None) -> list[str]:

@@ -112,3 +112,64 @@ def test_a_wrong_use_case_names_file_and_key(conf, change, message):
 def test_missing_use_case_lists_the_known_ones(conf):
     with pytest.raises(ConfigError, match=r"use case 'mortgage' not found \(known: credit_default, lead_scoring\)"):
         load_use_case("mortgage", directory=conf)
+
+
+def test_model_gate_and_fairness_load_into_typed_objects():
+    credit = load_use_case("credit_default")
+    model = credit.model
+    assert model is not None and model.seed == 42 and model.decision_cutoff == 0.5
+    assert (model.split.validation_fraction, model.split.holdout_fraction) == (0.2, 0.2)
+    assert model.search.n_trials >= 1 and model.search.timeout_seconds > 0
+    lr = model.search.space["learning_rate"]
+    assert (lr.type, lr.low, lr.high, lr.log) == ("float", 0.02, 0.3, True)
+    depth = model.search.space["max_depth"]
+    assert (depth.type, depth.low, depth.high, depth.log) == ("int", 2, 6, False)
+    assert 0.5 < credit.gate.auc_floor < 1 and credit.gate.min_improvement == 0.005
+    assert credit.fairness.disparate_impact_min == 0.8 and credit.fairness.age_buckets == (25, 35, 50, 65)
+    assert load_use_case("lead_scoring").model.search.space.keys() == model.search.space.keys()
+
+
+def test_a_use_case_without_model_sections_has_no_model_and_default_fairness(conf):
+    def strip(d):
+        for key in ("model", "gate", "fairness"):
+            d.pop(key)
+    _edit(conf / "use_cases" / "lead_scoring.yaml", strip)
+    lead = load_use_case("lead_scoring", directory=conf)
+    assert lead.model is None and lead.gate is None
+    assert lead.fairness.disparate_impact_min == 0.8 and lead.fairness.equal_opportunity_max_diff == 0.1
+
+
+def _space(d):
+    return d["model"]["search"]["space"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["model"].pop("seed"), r"lead_scoring.yaml: missing key 'model.seed'"),
+    (lambda d: d["model"].update(seed="42"), r"key 'model.seed' must be int, got str"),
+    (lambda d: d["model"].update(decision_cutoff=1.5), r"key 'model.decision_cutoff' must be between 0.0 and 1.0"),
+    (lambda d: d["model"].update(colour="blue"), r"unknown key 'model.colour'"),
+    (lambda d: d["model"]["split"].update(validation_fraction=0.5, holdout_fraction=0.45),
+     r"must leave at least 10% of the rows for training"),
+    (lambda d: d["model"]["split"].update(holdout=0.2), r"unknown key 'model.split.holdout'"),
+    (lambda d: d["model"]["search"].update(n_trials=0), r"key 'model.search.n_trials' must be >= 1"),
+    (lambda d: d["model"]["search"].update(n_trials=2.5), r"key 'model.search.n_trials' must be int, got float"),
+    (lambda d: _space(d).update(max_dept={"type": "int", "low": 2, "high": 6}),
+     r"key 'model.search.space.max_dept' is not an XGBoost parameter"),
+    (lambda d: _space(d)["max_depth"].update(type="integer"), r"key 'model.search.space.max_depth.type' is 'integer'"),
+    (lambda d: _space(d)["max_depth"].update(low=6, high=2), r"key 'model.search.space.max_depth' needs low < high"),
+    (lambda d: _space(d)["max_depth"].update(low=2.5), r"key 'model.search.space.max_depth.low' must be int, got float"),
+    (lambda d: _space(d)["subsample"].update(low=0.0, log=True), r"has log: true, which needs low > 0"),
+    (lambda d: _space(d)["subsample"].update(logg=True), r"unknown key 'model.search.space.subsample.logg'"),
+    (lambda d: d.pop("gate"), r"missing key 'gate' \(a use case with a 'model' needs its quality gate\)"),
+    (lambda d: d["gate"].update(auc_floor=0.4), r"key 'gate.auc_floor' must be between 0.5 and 1.0"),
+    (lambda d: d["gate"].update(min_improvement="0.01"), r"key 'gate.min_improvement' must be float, got str"),
+    (lambda d: d["gate"].update(floor=0.7), r"unknown key 'gate.floor'"),
+    (lambda d: d["fairness"].update(disparate_impact_min=1.2), r"key 'fairness.disparate_impact_min' must be in"),
+    (lambda d: d["fairness"].update(age_buckets=[25, 20]), r"key 'fairness.age_buckets' must be a non-empty, strictly"),
+    (lambda d: d["fairness"].update(age_buckets=[25, "old"]), r"key 'fairness.age_buckets\[1\]' must be a number"),
+    (lambda d: d["fairness"].update(di_min=0.8), r"unknown key 'fairness.di_min'"),
+])
+def test_a_wrong_model_gate_or_fairness_key_names_file_and_key(conf, change, message):
+    _edit(conf / "use_cases" / "lead_scoring.yaml", change)
+    with pytest.raises(ConfigError, match=message):
+        load_use_case("lead_scoring", directory=conf)
