@@ -1,34 +1,63 @@
-"""Replay a use case's public sample as daily landing files, so the daily pipeline has something to ingest.
+"""Replay a use case's public sample as landing files: a historical load on the first day, then daily files.
 
 The public data sets (``data/samples/``, see ``PROVENANCE.md`` there) have no dates and no identifiers. The
-replay shuffles the sample deterministically, spreads it over ``days`` days and adds the three columns the
-landing schema expects first: a unique primary key, the event date (= the day) and a customer id drawn from a
-pool smaller than the number of rows, so some customers come back. Labels land in their own stream
-``label_delay_days`` later (the loan matures, the lead decides).
+replay shuffles the sample deterministically and adds the three columns the landing schema expects first: a
+unique primary key, the event date and a customer id drawn from a pool smaller than the number of rows, so
+some customers come back. Labels land in their own stream (the loan matures, the lead decides).
+
+A bank loads its history once, then runs daily, and so does the replay (``history=True``, the default):
+
+* **history**: ``history_share`` (default 0.8) of the shuffled sample, each row exactly once and unchanged,
+  lands in the events file of the first day ``start``, with event dates spread evenly over the days from
+  ``start - history_days`` (default 180) to ``start - max(label_delay_days, label.maturity_days)``: every
+  event date is before ``start`` and every label has matured by ``start`` (gold joins a label when
+  ``ds >= event date + maturity_days``), so all the history labels land in ``labels/ds=<start>`` and the
+  first gold run on ``start`` has a training set with the bulk of the data. Malformed lines and drift are
+  never applied to the history.
+* **daily stream**: every day from ``start`` to ``start + days - 1`` gets ``rows_per_day`` (default 500) rows
+  dated that day, **resampled with replacement and noise** from the rest of the sample (the rows that are
+  not history), so daily volumes are large enough for drift statistics; their labels land
+  ``label_delay_days`` later. Daily figures are therefore replayed data, not real volumes: say so wherever
+  one is reported. ``rows_per_day=None`` uses each remaining sample row exactly once instead.
+
+``history=False`` gives the layout without a history load: the whole sample spread over the days (each row
+once, ``rows_per_day`` defaults to ``None``) or resampled to ``rows_per_day`` from the whole sample, and the
+first ``label_delay_days`` label files hold only the header. Its files are byte-identical to the replay
+before the history load existed.
+
+Keys are ``<PREFIX>-<event date YYYYMMDD>-<n>`` (e.g. ``CD-20260101-000001``), unique over the whole replay:
+a resampled row gets a new key each time it is drawn.
 
 Optional extras, all deterministic for a seed (no wall clock anywhere, reruns give byte-identical files):
 
 * ``rows_per_day``: resample with replacement to N rows a day, with ×N(1, 0.05) noise on numeric columns
-  (ints rounded, clipped to the sample's range of the column, no sign flips), to scale the data up for
-  benchmarks (say so wherever a figure is reported);
-* drift from a date on: ``col=shift:F`` multiplies a numeric column by F, ``col=mix:VALUE:P`` sets the column
-  to VALUE for a random share P of the rows;
-* malformed lines: a share of the event lines replaced by realistic broken lines (see ``MALFORMED_KINDS``),
-  counted per day and kind in the summary so pipeline tests can reconcile.
+  (ints rounded, clipped to the sample's range of the column, no sign flips), to scale the data up (say so
+  wherever a figure is reported);
+* drift from a date on (daily stream only): ``col=shift:F`` multiplies a numeric column by F,
+  ``col=mix:VALUE:P`` sets the column to VALUE for a random share P of the rows;
+* malformed lines (daily stream only): a share of the daily event lines replaced by realistic broken lines
+  (see ``MALFORMED_KINDS``), counted per day and kind in the summary so pipeline tests can reconcile.
 
 Layout (``paths.landing``, overridable with ``--landing`` or ``RISKPIPE_LANDING``)::
 
     <landing>/<use_case>/events/ds=YYYY-MM-DD/part-00000.csv   columns of use_case.schema, no label
     <landing>/<use_case>/labels/ds=YYYY-MM-DD/part-00000.csv   <primary key>,<label column>
 
-Every day from ``start`` to ``start + days - 1 + label_delay_days`` has a label file; the first
-``label_delay_days`` of them hold only the header (nothing has matured yet). Each file is written to a hidden
+    events/ds=<start>    header, the history rows (dated before start, oldest first), then start's daily rows
+    events/ds=<day>      that day's daily rows (later days)
+    labels/ds=<start>    every history label (then start's daily labels when label_delay_days is 0)
+    labels/ds=<day>      the labels of the daily rows of day - label_delay_days; header only before that
+
+Every day from ``start`` to ``start + days - 1 + label_delay_days`` has a label file. The summary reports
+the history apart (``history_events``, ``history_labels``, ``daily_events``), so the events file of
+``start`` holds ``history_events + daily_events[start]`` data lines. Each file is written to a hidden
 temporary name in the same folder and renamed into place, so a reader never sees half a file.
 
 Usage::
 
     python -m jobs.replay --use-case credit_default --start 2026-01-01 --days 60 \\
-        [--rows-per-day N] [--seed 7] [--drift-from 2026-02-01 --drift "credit_amount=shift:1.5"] \\
+        [--history-days 180] [--history-share 0.8] [--rows-per-day 500|once] [--no-history] \\
+        [--seed 7] [--drift-from 2026-02-01 --drift "credit_amount=shift:1.5"] \\
         [--malformed-rate 0.01] [--label-delay-days N] [--customers-share 0.7] [--landing DIR]
 """
 from __future__ import annotations
@@ -55,6 +84,10 @@ NUMERIC_TYPES = frozenset({"int", "bigint", "double", "float"})
 INTEGER_TYPES = frozenset({"int", "bigint"})
 NOISE_SD = 0.05  # rows_per_day: numeric columns are multiplied by N(1, NOISE_SD)
 PART_FILE = "part-00000.csv"
+DEFAULT_HISTORY_DAYS = 180  # history event dates span the days before start
+DEFAULT_HISTORY_SHARE = 0.8  # share of the sample loaded as history on the first day
+DEFAULT_ROWS_PER_DAY = 500  # daily stream volume when the history load is on (resampled with noise)
+AUTO = "auto"  # rows_per_day: DEFAULT_ROWS_PER_DAY with the history load, every row once without
 
 #: Kinds of malformed event lines, injected in this order, round robin over the whole replay:
 #: ``truncated``       the line stops after 3..n-1 fields (key, date and customer id are kept);
@@ -146,7 +179,12 @@ class Injected:
 
 @dataclass
 class ReplaySummary:
-    """What a replay wrote. Days are ISO strings (``YYYY-MM-DD``)."""
+    """What a replay wrote. Days are ISO strings (``YYYY-MM-DD``).
+
+    ``events[ds]`` is what the events file of ``ds`` holds (what bronze receives), history included; the
+    history (rows dated before ``start``, all in the file of ``start``, their labels all in the label file of
+    ``start``) is also reported apart, so ``events[ds] == daily_events[ds] + (history_events if ds == start)``.
+    """
 
     use_case: str
     landing_root: str
@@ -155,6 +193,14 @@ class ReplaySummary:
     seed: int
     label_delay_days: int
     customers: int  # size of the customer id pool
+    history: bool = False  # whether the first day carries a historical load
+    history_days: int = 0  # history event dates span start - history_days .. history_to
+    history_share: float = 0.0
+    rows_per_day: int | None = None  # daily stream volume (resampled with noise), None: sample rows used once
+    history_events: int = 0  # history rows, all in the events file of start (no malformed ones)
+    history_labels: int = 0  # their labels, all in the label file of start
+    history_from: str | None = None  # earliest history event date
+    history_to: str | None = None  # latest history event date (every label matured by start)
     events: dict[str, int] = field(default_factory=dict)  # ds -> data lines in the events file (malformed incl.)
     labels: dict[str, int] = field(default_factory=dict)  # ds -> labels in that day's label file
     malformed: dict[str, dict[str, int]] = field(default_factory=dict)  # event ds -> kind -> lines injected
@@ -170,6 +216,16 @@ class ReplaySummary:
     def total_labels(self) -> int:
         return sum(self.labels.values())
 
+    @property
+    def daily_events(self) -> dict[str, int]:
+        """ds -> daily-stream lines in the events file (malformed incl.), i.e. without the history rows."""
+        first = self.start.isoformat()
+        return {ds: n - (self.history_events if ds == first else 0) for ds, n in self.events.items()}
+
+    @property
+    def total_daily_events(self) -> int:
+        return self.total_events - self.history_events
+
     def total_malformed(self, kind: str | None = None) -> int:
         return sum(n for per_kind in self.malformed.values() for k, n in per_kind.items() if kind in (None, k))
 
@@ -177,13 +233,25 @@ class ReplaySummary:
         return {k: self.total_malformed(k) for k in MALFORMED_KINDS}
 
     def line(self) -> str:
-        """One-line summary for humans."""
+        """One-line summary for humans; says that daily figures are resampled with noise when they are."""
         end = self.start + timedelta(days=self.days - 1)
         label_end = end + timedelta(days=self.label_delay_days)
-        text = (f"replay {self.use_case}: {len(self.files)} files, {self.total_events} event rows over "
-                f"{self.days} day{'s' if self.days != 1 else ''} ({self.start}..{end}), {self.total_labels} labels "
-                f"({self.start}..{label_end}, {self.label_delay_days} days later), "
-                f"{self.customers} customers")
+        days = f"{self.days} day{'s' if self.days != 1 else ''} ({self.start}..{end})"
+        if self.rows_per_day is not None:
+            daily = f"{self.rows_per_day} a day resampled with noise"
+        else:
+            daily = "each sample row once"
+        text = f"replay {self.use_case}: {len(self.files)} files, {self.total_events} event rows"
+        if self.history:
+            text += (f" = {self.history_events} history rows (sample rows dated {self.history_from}.."
+                     f"{self.history_to}, in {self.start}'s landing files with their {self.history_labels} "
+                     f"matured labels) + {self.total_daily_events} daily rows over {days}, {daily} "
+                     f"from the other sample rows")
+        else:
+            text += f" over {days}" + (f", {daily}" if self.rows_per_day is not None else "")
+        text += (f", {self.total_labels} labels ({self.start}..{label_end}, "
+                 f"{'daily ones ' if self.history else ''}{self.label_delay_days} days later), "
+                 f"{self.customers} customers")
         if self.drift_days:
             text += f", drift from {self.drift_days[0]}"
         malformed = self.total_malformed()
@@ -299,12 +367,23 @@ def _to_date(value: date | str | None, what: str) -> date | None:
         raise ReplayError(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
+def _history_dates(start: date, history_days: int, gap: int, n: int) -> list[date]:
+    """The event dates of ``n`` history rows: spread evenly, oldest first, from ``start - history_days`` to
+    ``start - gap`` (both included)."""
+    span = history_days - gap + 1
+    first = start - timedelta(days=history_days)
+    return [first + timedelta(days=k * span // n) for k in range(n)]
+
+
 def replay(
     use_case: UseCase,
     start: date | str,
     days: int,
     *,
-    rows_per_day: int | None = None,
+    history: bool = True,
+    history_days: int = DEFAULT_HISTORY_DAYS,
+    history_share: float = DEFAULT_HISTORY_SHARE,
+    rows_per_day: int | None | str = AUTO,
     seed: int = 7,
     drift: Iterable[str | DriftSpec] = (),
     drift_from: date | str | None = None,
@@ -315,10 +394,15 @@ def replay(
     samples_dir: str | os.PathLike[str] | None = None,
     log: Callable[[str], Any] | None = None,
 ) -> ReplaySummary:
-    """Write ``days`` daily event files (and the label files) for ``use_case`` under ``landing_root``.
+    """Write the landing files of ``use_case`` under ``landing_root``: a history load on ``start`` (unless
+    ``history=False``) and ``days`` daily event files, with the label files.
 
-    ``rows_per_day=None`` uses every sample row exactly once, shuffled by ``seed`` and spread evenly over the
-    days; ``rows_per_day=N`` resamples N rows a day with replacement and noise on numeric columns.
+    History (see the module docstring): ``history_share`` of the shuffled sample, dated over the
+    ``history_days`` days before ``start`` with matured labels, all landing on ``start``. Daily stream:
+    ``rows_per_day`` rows a day resampled with replacement and noise on numeric columns from the rest of the
+    sample (``rows_per_day=None``: each remaining row once, spread evenly over the days). ``rows_per_day``
+    defaults (``"auto"``) to ``DEFAULT_ROWS_PER_DAY`` with the history and to ``None`` without it, which
+    gives the layout of the replay before the history load: the whole sample spread over the days.
     ``label_delay_days`` defaults to ``use_case.label.maturity_days``; ``landing_root`` to ``paths.landing``;
     ``samples_dir`` to ``paths.samples``. ``log`` (e.g. ``print``) gets progress lines and the summary line.
     """
@@ -326,8 +410,13 @@ def replay(
     drift_from = _to_date(drift_from, "drift_from")
     if not isinstance(days, int) or days < 1:
         raise ReplayError(f"days must be a positive integer, got {days!r}")
-    if rows_per_day is not None and (not isinstance(rows_per_day, int) or rows_per_day < 1):
-        raise ReplayError(f"rows_per_day must be a positive integer, got {rows_per_day!r}")
+    if not isinstance(history, bool):
+        raise ReplayError(f"history must be True or False, got {history!r}")
+    if rows_per_day == AUTO:
+        rows_per_day = DEFAULT_ROWS_PER_DAY if history else None
+    if rows_per_day is not None and (not isinstance(rows_per_day, int) or isinstance(rows_per_day, bool)
+                                     or rows_per_day < 1):
+        raise ReplayError(f"rows_per_day must be a positive integer, None or {AUTO!r}, got {rows_per_day!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ReplayError(f"seed must be an integer >= 0, got {seed!r}")
     if not 0.0 <= malformed_rate < 1.0:
@@ -337,6 +426,16 @@ def replay(
     delay = use_case.label.maturity_days if label_delay_days is None else label_delay_days
     if not isinstance(delay, int) or delay < 0:
         raise ReplayError(f"label_delay_days must be an integer >= 0, got {delay!r}")
+    # The latest history event date is `gap` days before start: before start, and matured both for the
+    # replay's label delay and for gold's maturity rule (label day >= event date + maturity_days).
+    gap = max(1, delay, use_case.label.maturity_days)
+    if history:
+        if not isinstance(history_share, (int, float)) or not 0.0 <= history_share < 1.0:
+            raise ReplayError(f"history_share must be in [0, 1), got {history_share!r}")
+        if not isinstance(history_days, int) or history_days < gap:
+            raise ReplayError(
+                f"history_days must be an integer >= {gap} (history labels must have matured by start: label "
+                f"delay {delay} days, label.maturity_days {use_case.label.maturity_days}), got {history_days!r}")
     specs = [d if isinstance(d, DriftSpec) else parse_drift(d, use_case) for d in drift]
     if specs and drift_from is None:
         raise ReplayError("--drift needs --drift-from (the first day the drift applies)")
@@ -358,21 +457,42 @@ def replay(
     high = {c: numbers[c].max() for c in numeric_cols}
     labels_all = sample[label_col].to_numpy(dtype=object)
 
-    # Which sample rows land on which day, and the customer of each row: one stream for the whole replay.
+    # Which sample rows are history, which land on which day, and the customer of each row: one stream for
+    # the whole replay. Without history the draws are exactly those of the replay before the history load.
     rng = _rng(seed, _STREAM_ROWS)
-    if rows_per_day is None:
+    hist_rows = np.array([], dtype=np.int64)
+    rest: np.ndarray | None = None  # sample rows the daily stream draws from (None: the whole sample)
+    if history:
         order = rng.permutation(n_sample)
-        bounds = [i * n_sample // days for i in range(days + 1)]
+        n_hist = int(math.floor(history_share * n_sample + 0.5))
+        hist_rows, rest = order[:n_hist], order[n_hist:]
+        if len(rest) == 0:
+            raise ReplayError(f"history_share {history_share} leaves none of the {n_sample} sample rows for the "
+                              "daily stream; use a smaller share")
+    if rows_per_day is None:
+        order = rng.permutation(n_sample) if rest is None else rest
+        bounds = [i * len(order) // days for i in range(days + 1)]
         day_rows = [order[bounds[i]:bounds[i + 1]] for i in range(days)]
-        total = n_sample
+        total = len(order)
     else:
         total = rows_per_day * days
-        drawn = rng.integers(0, n_sample, size=total)
+        drawn = rng.integers(0, n_sample if rest is None else len(rest), size=total)
+        if rest is not None:
+            drawn = rest[drawn]
         day_rows = [drawn[i * rows_per_day:(i + 1) * rows_per_day] for i in range(days)]
-    pool = max(1, int(customers_share * total))
-    customers = rng.integers(0, pool, size=total)
+    n_hist = len(hist_rows)
+    pool = max(1, int(customers_share * (n_hist + total)))
+    customers = rng.integers(0, pool, size=n_hist + total)  # history rows first, then the daily ones
     cust_width = max(6, len(str(pool - 1)))
     prefix = "".join(part[0] for part in use_case.name.split("_") if part).upper()
+
+    def customer_ids(drawn_customers: np.ndarray) -> np.ndarray:
+        return np.array([f"C{c:0{cust_width}d}" for c in drawn_customers], dtype=object)
+
+    def event_dates(values: Sequence[str]) -> np.ndarray:
+        if use_case.schema[date_col] == "date":
+            return np.array(values, dtype=object)
+        return np.array([f"{v}T00:00:00" for v in values], dtype=object)
 
     # Malformed: columns each kind may break.
     required_numeric = [c for c in numeric_cols if c in use_case.required]
@@ -388,10 +508,36 @@ def replay(
     position = {c: i for i, c in enumerate(columns)}
 
     summary = ReplaySummary(use_case=use_case.name, landing_root=str(root), start=start, days=days, seed=seed,
-                            label_delay_days=delay, customers=pool)
+                            label_delay_days=delay, customers=pool, history=history,
+                            history_days=history_days if history else 0,
+                            history_share=float(history_share) if history else 0.0, rows_per_day=rows_per_day)
     base = root / use_case.name
 
+    # History: sample rows unchanged, dated before start (oldest first), keys numbered per event date.
+    history_text = ""  # the history's CSV lines (no header), written first in start's events file
+    pending_labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # label ds -> labels written before the daily
+    if n_hist:
+        dates = _history_dates(start, history_days, gap, n_hist)
+        isos = [d.isoformat() for d in dates]
+        keys, counter, previous = [], 0, None
+        for d in dates:
+            counter = counter + 1 if d == previous else 1
+            previous = d
+            keys.append(f"{prefix}-{d:%Y%m%d}-{counter:06d}")
+        hist_keys = np.array(keys, dtype=object)
+        frame = {key_col: hist_keys, date_col: event_dates(isos), entity_col: customer_ids(customers[:n_hist])}
+        frame |= {c: strings[c][hist_rows] for c in data_cols}
+        history_text = pd.DataFrame(frame, columns=columns).to_csv(index=False, header=False, lineterminator="\n")
+        pending_labels[start.isoformat()] = (hist_keys, labels_all[hist_rows])
+        summary.history_events = summary.history_labels = n_hist
+        summary.history_from, summary.history_to = isos[0], isos[-1]
+        say(f"replay {use_case.name} history: {n_hist} sample rows dated {isos[0]}..{isos[-1]} land on {start} "
+            f"with their matured labels")
+
     def write_labels(ds: str, keys: np.ndarray, values: np.ndarray) -> None:
+        if ds in pending_labels:
+            first_keys, first_values = pending_labels.pop(ds)
+            keys, values = np.concatenate([first_keys, keys]), np.concatenate([first_values, values])
         frame = pd.DataFrame({key_col: keys, label_col: values}, columns=[key_col, label_col])
         path = base / "labels" / f"ds={ds}" / PART_FILE
         _write_atomic(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
@@ -399,21 +545,23 @@ def replay(
         summary.files.append(str(path))
 
     empty = np.array([], dtype=object)
-    for j in range(delay):  # label days before the first outcome matures
+    for j in range(delay):  # label days before the first daily outcome matures (start: the history's labels)
         write_labels((start + timedelta(days=j)).isoformat(), empty, empty)
 
-    offset = 0  # rows of the days so far
+    offset = 0  # daily rows of the days so far
     malformed_done = 0  # malformed lines of the previous days (cumulative rounding, round robin over kinds)
     for i, rows in enumerate(day_rows):
         day = start + timedelta(days=i)
         ds = day.isoformat()
         n = len(rows)
+        before = history_text if i == 0 else ""  # data lines ahead of the day's own rows in its file
+        ahead = n_hist if i == 0 else 0
         key_head, key_width = f"{prefix}-{day:%Y%m%d}-", max(6, len(str(n)))
         keys = np.array([f"{key_head}{k:0{key_width}d}" for k in range(1, n + 1)], dtype=object)
         frame: dict[str, Any] = {
             key_col: keys,
             date_col: np.full(n, ds if use_case.schema[date_col] == "date" else f"{ds}T00:00:00", dtype=object),
-            entity_col: np.array([f"C{c:0{cust_width}d}" for c in customers[offset:offset + n]], dtype=object),
+            entity_col: customer_ids(customers[n_hist + offset:n_hist + offset + n]),
         }
         offset += n
         floats: dict[str, np.ndarray] = {}  # numeric columns that are changed today, as float
@@ -487,13 +635,15 @@ def replay(
                             fields[at] = _out_of_range(column, fields[at])
                     body[p] = _csv_line(fields)
                 counts[kind] += 1
-                summary.injected.append(Injected(ds=ds, kind=kind, key=key, column=column, line=p + 1))
+                summary.injected.append(Injected(ds=ds, kind=kind, key=key, column=column, line=ahead + p + 1))
             malformed_done += m
-            content = "\n".join([header, *body]) + "\n"
-            _write_atomic(path, lambda fh: fh.write(content))
+            content = header + "\n" + before + "".join(line + "\n" for line in body)
         else:
-            _write_atomic(path, lambda fh: events.to_csv(fh, index=False, lineterminator="\n"))
-        summary.events[ds] = n
+            text = events.to_csv(index=False, lineterminator="\n")
+            head, _, body_text = text.partition("\n")
+            content = head + "\n" + before + body_text
+        _write_atomic(path, lambda fh: fh.write(content))
+        summary.events[ds] = ahead + n
         summary.malformed[ds] = counts
         summary.files.append(str(path))
 
@@ -503,6 +653,8 @@ def replay(
         if i % 10 == 0 or i == days - 1:
             bad = sum(counts.values())
             say(f"replay {use_case.name} {ds} (day {i + 1}/{days}): {n} events"
+                + (" (resampled with noise)" if rows_per_day is not None else "")
+                + (f" + {ahead} history rows" if ahead else "")
                 + (f" ({bad} malformed)" if bad else "")
                 + (" drifted" if summary.drift_days and summary.drift_days[-1] == ds else "")
                 + f", their {int(keep_label.sum())} labels land on {label_ds}")
@@ -518,16 +670,36 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
+def _rows_per_day(text: str) -> int | None:
+    if text == "once":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of rows nor 'once': {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.replay",
-        description="Replay a use case's sample file as daily landing files (events + labels that land later).",
+        description="Replay a use case's sample file as landing files: a history load on the first day (matured "
+                    "labels included), then daily events resampled with noise (+ labels that land later).",
     )
     parser.add_argument("--use-case", required=True, help="use case name (conf/use_cases/<name>.yaml)")
-    parser.add_argument("--start", required=True, type=_iso_date, help="first event day, YYYY-MM-DD")
-    parser.add_argument("--days", required=True, type=int, help="number of event days")
-    parser.add_argument("--rows-per-day", type=int, default=None,
-                        help="resample N rows a day with replacement and noise (default: every sample row once)")
+    parser.add_argument("--start", required=True, type=_iso_date, help="first landing day (the history load lands on it), YYYY-MM-DD")
+    parser.add_argument("--days", required=True, type=int, help="number of daily event days, from --start")
+    parser.add_argument("--history", action=argparse.BooleanOptionalAction, default=True,
+                        help="load the history on the first day (default); --no-history spreads the whole sample "
+                             "over the days, as the replay did before the history load")
+    parser.add_argument("--history-days", type=int, default=DEFAULT_HISTORY_DAYS,
+                        help=f"history event dates span this many days before --start (default "
+                             f"{DEFAULT_HISTORY_DAYS}; the last ones end when their labels have matured)")
+    parser.add_argument("--history-share", type=float, default=DEFAULT_HISTORY_SHARE,
+                        help=f"share of the sample loaded as history (default {DEFAULT_HISTORY_SHARE})")
+    parser.add_argument("--rows-per-day", type=_rows_per_day, default=AUTO, metavar="N|once",
+                        help=f"daily rows, resampled with replacement and noise from the sample rows that are not "
+                             f"history; 'once': every such row once, spread over the days (default: "
+                             f"{DEFAULT_ROWS_PER_DAY} with the history, 'once' with --no-history)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same bytes")
     parser.add_argument("--drift-from", type=_iso_date, default=None, help="first day the --drift specs apply")
     parser.add_argument("--drift", action="append", default=[], metavar="SPEC",
@@ -548,7 +720,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         use_case = load_use_case(args.use_case)
         replay(
-            use_case, args.start, args.days, rows_per_day=args.rows_per_day, seed=args.seed, drift=args.drift,
+            use_case, args.start, args.days, history=args.history, history_days=args.history_days,
+            history_share=args.history_share, rows_per_day=args.rows_per_day, seed=args.seed, drift=args.drift,
             drift_from=args.drift_from, malformed_rate=args.malformed_rate, label_delay_days=args.label_delay_days,
             customers_share=args.customers_share, landing_root=args.landing, log=lambda msg: print(msg, flush=True),
         )
