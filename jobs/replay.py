@@ -670,9 +670,9 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
-def _rows_per_day(text: str) -> int | None:
-    if text == "once":
-        return None
+def _rows_per_day(text: str) -> int | str | None:
+    if text in ("once", AUTO):
+        return None if text == "once" else AUTO
     try:
         return int(text)
     except ValueError:
