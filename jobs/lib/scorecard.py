@@ -634,7 +634,9 @@ class ScorecardStore:
     the same commit). Calls are idempotent: saving the same draft for the same ``created_for_ds`` again
     returns the existing version; activating the active version or rejecting a rejected one again is a
     no-op. A draft's points are written (replacing that version's points) before its versions row, so a
-    crash in between leaves no visible version and a rerun completes it.
+    crash in between leaves no visible version and a rerun completes it. One writer per use case is
+    expected (the training task of the use case's DAG); a concurrent ``save_draft`` that picked the same
+    version number fails instead of overwriting the other's row.
     """
 
     def __init__(self, root: str, use_case: str):
@@ -751,19 +753,25 @@ class ScorecardStore:
             "params": json.dumps(asdict(draft.params)),
             "model_metadata": json.dumps(dict(model_metadata or {}), default=str, sort_keys=True),
             "checks": json.dumps([c._asdict() for c in checks], default=str),
-            "checks_passed": all(c.passed for c in checks),
+            "checks_passed": bool(checks) and all(c.passed for c in checks),  # no checks run: not passed
             "comparison": json.dumps(comparison.to_dict()) if comparison is not None else None,
             "compared_to_version": compared_to_version,
             "approved_by": None, "decided_at": None, "decision_reason": None, "retired_at": None,
         }
         self._merge([row], insert=True)
+        stored = self._row(version)
+        if stored["fingerprint"] != fingerprint:
+            raise ScorecardStateError(
+                f"scorecard {self.use_case}: version {version} was taken by a concurrent save_draft; retry"
+            )
         return version
 
     def activate(self, version: int, approver: str, decided_at: dt.datetime, *, allow_failed_checks: bool = False) -> None:
         """Make ``version`` the active scorecard; the previous active one becomes ``retired`` (one commit).
 
-        Only a draft can be activated, and only when its quality checks passed unless
-        ``allow_failed_checks`` (the approver overrides them; the flag is recorded in the reason).
+        Only a draft can be activated, and only when its quality checks passed (a draft saved without
+        checks has not passed) unless ``allow_failed_checks`` (the approver overrides them; recorded in
+        ``decision_reason``).
         """
         row = self._row(version)
         if row["status"] == "active":
@@ -802,10 +810,10 @@ class ScorecardStore:
             return
         merger = DeltaTable(self.versions_path).merge(
             tbl, predicate="t.scorecard_version = s.scorecard_version", source_alias="s", target_alias="t"
-        ).when_matched_update_all()
-        if insert:
-            merger = merger.when_not_matched_insert_all()
-        merger.execute()
+        )
+        # a new version only inserts (never overwrites a row another writer committed); a status change
+        # only updates existing rows
+        (merger.when_not_matched_insert_all() if insert else merger.when_matched_update_all()).execute()
 
 
 def _nan_none(v: Any) -> float | None:

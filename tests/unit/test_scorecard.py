@@ -211,3 +211,14 @@ def test_activation_flow_in_delta(draft, split, features, tmp_path):
     assert sorted(points["scorecard_version"].unique()) == [1, 2, 3]  # the rejected draft is kept
     assert {"scorecard_version", "feature", "bin", "woe", "points"} <= set(points.columns)
     assert len(points[points.scorecard_version == 1]) == len(draft.points_table())
+
+
+def test_unchecked_or_failed_draft_needs_an_explicit_override(draft, tmp_path):
+    store = ScorecardStore(str(tmp_path / "sc"), "credit_default")
+    v = store.save_draft(draft, "2026-01-08", dt.datetime(2026, 1, 8, tzinfo=UTC))  # no checks run
+    with pytest.raises(ScorecardStateError, match="quality checks"):
+        store.activate(v, "alice", dt.datetime(2026, 1, 8, 12, tzinfo=UTC))
+    assert store.status(v) == "draft"
+    store.activate(v, "alice", dt.datetime(2026, 1, 8, 12, tzinfo=UTC), allow_failed_checks=True)
+    row = store.versions().iloc[0]
+    assert row["status"] == "active" and row["decision_reason"] == "activated despite failed checks"
