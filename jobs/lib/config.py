@@ -359,6 +359,8 @@ class Gate:
 
     auc_floor: float  # holdout AUC must reach this (the only condition for the first model)
     min_improvement: float  # ... and beat the champion's AUC on the same holdout by this much
+    # A fairness failure blocks promotion (True) or is only recorded on the version and in gate.json (False).
+    enforce_fairness: bool = True
 
 
 @dataclass(frozen=True)
@@ -368,6 +370,9 @@ class Fairness:
     disparate_impact_min: float = 0.8  # the 80% rule
     equal_opportunity_max_diff: float = 0.1
     age_buckets: tuple[float, ...] = (25, 35, 50, 65)  # edges bucketing numeric (age-like) protected attributes
+    # Is a predicted positive (score >= cutoff) the favourable outcome? False for a risk model (flagged as a
+    # likely default: favourable = not flagged), True for a propensity model (selected for an offer).
+    positive_is_favourable: bool = False
 
 
 @dataclass(frozen=True)
@@ -579,7 +584,8 @@ def _parse_model(m: _Section, path: Path) -> ModelSettings:
 
 
 def _parse_gate(g: _Section, path: Path) -> Gate:
-    gate = Gate(auc_floor=_fraction(g, "auc_floor", 0.5, 1.0), min_improvement=g.get("min_improvement", float))
+    gate = Gate(auc_floor=_fraction(g, "auc_floor", 0.5, 1.0), min_improvement=g.get("min_improvement", float),
+                enforce_fairness=g.get("enforce_fairness", bool, True))
     g.done()
     if not 0 <= gate.min_improvement < 0.5:
         raise ConfigError(f"{path}: key 'gate.min_improvement' must be in [0, 0.5), got {gate.min_improvement}")
@@ -598,8 +604,10 @@ def _parse_fairness(f: _Section, path: Path) -> Fairness:
     if not buckets or any(a >= b for a, b in zip(buckets, buckets[1:])):
         raise ConfigError(f"{path}: key 'fairness.age_buckets' must be a non-empty, strictly increasing list "
                           f"of numbers, got {buckets}")
+    favourable = f.get("positive_is_favourable", bool, False)
     f.done()
-    return Fairness(disparate_impact_min=di, equal_opportunity_max_diff=eo, age_buckets=tuple(buckets))
+    return Fairness(disparate_impact_min=di, equal_opportunity_max_diff=eo, age_buckets=tuple(buckets),
+                    positive_is_favourable=favourable)
 
 
 def use_case_names(directory: Path | None = None) -> list[str]:

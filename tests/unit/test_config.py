@@ -126,6 +126,9 @@ def test_model_gate_and_fairness_load_into_typed_objects():
     assert (depth.type, depth.low, depth.high, depth.log) == ("int", 2, 6, False)
     assert 0.5 < credit.gate.auc_floor < 1 and credit.gate.min_improvement == 0.005
     assert credit.fairness.disparate_impact_min == 0.8 and credit.fairness.age_buckets == (25, 35, 50, 65)
+    assert credit.fairness.positive_is_favourable is False  # a flagged application is the adverse outcome
+    assert load_use_case("lead_scoring").fairness.positive_is_favourable is True  # a selected lead is favourable
+    assert credit.gate.enforce_fairness is False  # recorded, not blocking (see the YAML)
     assert load_use_case("lead_scoring").model.search.space.keys() == model.search.space.keys()
 
 
@@ -168,6 +171,9 @@ def _space(d):
     (lambda d: d["fairness"].update(age_buckets=[25, 20]), r"key 'fairness.age_buckets' must be a non-empty, strictly"),
     (lambda d: d["fairness"].update(age_buckets=[25, "old"]), r"key 'fairness.age_buckets\[1\]' must be a number"),
     (lambda d: d["fairness"].update(di_min=0.8), r"unknown key 'fairness.di_min'"),
+    (lambda d: d["fairness"].update(positive_is_favourable="yes"),
+     r"key 'fairness.positive_is_favourable' must be bool, got str"),
+    (lambda d: d["gate"].update(enforce_fairness=1), r"key 'gate.enforce_fairness' must be bool, got int"),
 ])
 def test_a_wrong_model_gate_or_fairness_key_names_file_and_key(conf, change, message):
     _edit(conf / "use_cases" / "lead_scoring.yaml", change)
