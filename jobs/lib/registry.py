@@ -91,7 +91,7 @@ def aliases(c: MlflowClient, name: str) -> dict[str, str]:
     from mlflow.exceptions import MlflowException
 
     try:
-        return dict(c.get_registered_model(name).aliases)
+        return {str(k): str(v) for k, v in c.get_registered_model(name).aliases.items()}
     except MlflowException as exc:
         if _not_found(exc):
             return {}
@@ -114,8 +114,8 @@ def register(c: MlflowClient, use_case: UseCase, model_uri: str, run_id: str, ta
         c.create_registered_model(name, description=use_case.description,
                                   tags={"use_case": use_case.name, "owner": "riskpipe"})
     version = mlflow.register_model(model_uri, name, tags={"run_id": run_id, **(tags or {})})
-    c.set_registered_model_alias(name, CHALLENGER, version.version)
-    return c.get_model_version(name, version.version)
+    c.set_registered_model_alias(name, CHALLENGER, str(version.version))
+    return c.get_model_version(name, str(version.version))
 
 
 def version_of_run(c: MlflowClient, use_case: str, run_id: str) -> ModelVersion | None:
@@ -274,14 +274,15 @@ def gate(c: MlflowClient, use_case: UseCase, version: ModelVersion, challenger_a
     name = model_name(use_case.name)
     champion = version_by_alias(c, name, CHAMPION)
     champion_auc = None
-    if champion is not None and champion.version == version.version:
+    if champion is not None and str(champion.version) == str(version.version):
         champion = None  # already the champion (a re-run of the gate): judge on the floor only
     if champion is not None:
         champion_auc = metrics.auc(holdout[label].to_numpy(), score_version(c, champion, holdout))
-    decision = decide(use_case.gate, challenger_auc, champion_auc, champion.version if champion else None, fairness)
-    record(c, name, version.version, decision)
+    decision = decide(use_case.gate, challenger_auc, champion_auc, str(champion.version) if champion else None,
+                      fairness)
+    record(c, name, str(version.version), decision)
     if decision.passed:
-        promote(c, name, version.version)
+        promote(c, name, str(version.version))
     return decision
 
 
