@@ -27,7 +27,7 @@ DAYS ?= 60
 RUN_DAYS ?= 7
 USE_CASES ?= credit_default lead_scoring
 
-.PHONY: help setup java run replay pipeline smoke test test-fast bench lint up down clean
+.PHONY: help setup java run replay pipeline smoke test test-fast bench lint spark-up spark-down spark-status up down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,7 +50,7 @@ java: ## install a Java 17 runtime with apt when `java` is missing
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	fi
 
-run: setup ## set up, replay the sample data and run the whole pipeline end to end
+run: setup spark-up ## set up, replay the sample data and run the whole pipeline end to end
 	$(PY) -m jobs.run_pipeline --start $(START) --replay-days $(DAYS) --days $(RUN_DAYS) --use-cases $(USE_CASES)
 
 replay: setup ## turn the sample data sets into daily landing files (DAYS from START)
@@ -58,6 +58,15 @@ replay: setup ## turn the sample data sets into daily landing files (DAYS from S
 
 smoke: setup ## write, read, merge and time-travel a Delta table through Spark; print its history
 	$(PY) -m jobs.smoke
+
+spark-up: setup ## start the warm local Spark Connect server (tasks are its thin clients); a no-op when it runs
+	@$(PY) -m jobs.spark_server up
+
+spark-down: ## stop the local Spark Connect server this project started (and nothing else)
+	@if [ -x $(PY) ]; then $(PY) -m jobs.spark_server down; fi
+
+spark-status: ## is the local Spark Connect server up? (exit 3 when not)
+	@$(PY) -m jobs.spark_server status
 
 test: setup ## run the whole test suite
 	$(PY) -m pytest -q
@@ -72,11 +81,11 @@ bench: setup ## run the benchmarks (not tests): lake write/read vs Parquet, meda
 lint: setup ## ruff over the code
 	$(PY) -m pip install --quiet ruff==0.17.6 && $(VENV)/bin/ruff check jobs dags plugins tests benchmarks
 
-up: ## start the reference cluster stack (docker compose: Postgres, Airflow, Spark, MLflow)
+up: spark-up ## start the local Spark Connect server, then the reference cluster stack (docker compose)
 	docker compose -f docker/compose.yaml up -d --build
 
 down: ## stop the reference cluster stack
 	docker compose -f docker/compose.yaml down
 
-clean: ## remove generated data (lakehouse, landing, MLflow and Airflow state); keeps .venv
-	rm -rf lakehouse landing .mlflow .airflow spark-warehouse .bench
+clean: spark-down ## stop the Spark Connect server; remove generated data (lakehouse, landing, MLflow, Airflow); keeps .venv
+	rm -rf lakehouse landing .mlflow .airflow spark-warehouse .bench .spark-connect

@@ -1,9 +1,11 @@
 """End to end on the embedded default (what ``make run`` does).
 
 1. replay each use case's sample data into daily landing files (skipped when already there);
-2. prepare Airflow's local SQLite database;
+2. start the warm local Spark Connect server unless it runs (the local profile; ``make spark-down`` stops it)
+   and prepare Airflow's local SQLite database;
 3. run each use case's ``<use_case>_daily`` DAG with ``dag.test()`` for ``--days`` logical dates —
-   real Airflow runs whose tasks ``spark-submit`` the jobs;
+   real Airflow runs whose Spark tasks are thin clients of that server (``spark-submit`` under the cluster
+   profile);
 4. print the data-quality table of every date and layer.
 
 Run: ``make run`` or ``python -m jobs.run_pipeline --start 2026-01-01 --replay-days 60 --days 7``.
@@ -32,6 +34,18 @@ def ensure_landing(name: str, start: str, days: int, malformed_rate: float) -> N
         print(f"[{name}] landing files for {start}..{last} already there: {cfg.paths.landing}/{name}")
         return
     replay(load_use_case(name), start, days, malformed_rate=malformed_rate, log=print)
+
+
+def prepare_spark() -> None:
+    """The local profile's tasks are clients of one warm Spark Connect server: make sure it runs."""
+    cfg = settings()
+    if not cfg.spark.connect.enabled:
+        return
+    from jobs.lib import connect_server
+    from plugins.spark_tasks import ensure_connection
+
+    print(connect_server.ensure_running(cfg).describe())
+    ensure_connection()
 
 
 def prepare_airflow() -> None:
@@ -89,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     for name in args.use_cases:
         ensure_landing(name, args.start, args.replay_days, args.malformed_rate)
+    prepare_spark()
     prepare_airflow()
     failures = []
     first = dt.date.fromisoformat(args.start)

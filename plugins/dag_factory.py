@@ -6,8 +6,15 @@
 
 * ``land`` waits (sensor, poke mode) for the landing folder of ``ds`` and fails after
   ``airflow.landing_timeout_minutes`` naming the folder;
-* ``bronze``/``silver``/``gold`` run ``jobs/<layer>.py --use-case <name> --ds {{ ds }}`` with the Spark
-  provider's ``SparkSubmitOperator`` on connection ``airflow.spark_conn_id`` (``local[2]`` by default).
+* ``bronze``/``silver``/``gold`` run ``jobs/<layer>.py``'s ``run(spark, use_case, ds)`` through the Spark
+  provider:
+
+  - ``spark.connect.enabled`` (the local profile): ``@task.pyspark`` on the ``spark_connect`` connection
+    (``airflow.spark_connect_conn_id``), a thin client of the one warm Spark Connect server
+    (``make spark-up``; a task starts it when it is not running). About a second of overhead per task
+    instead of ~30 s of JVM start-up (``benchmarks/task_overhead.py``).
+  - otherwise (the cluster profile): ``SparkSubmitOperator`` submitting ``jobs/<layer>.py --use-case <name>
+    --ds {{ ds }}`` on connection ``airflow.spark_conn_id``, one JVM per task as a cluster wants.
 
 Every task reads and writes only the partition of ``ds`` (Delta ``replaceWhere``), so a retry, a
 rerun or a backfill gives the same tables. Nothing heavy is imported here: parsing stays well under a
@@ -29,7 +36,40 @@ def default_args() -> dict:
     return {"owner": a.owner, "retries": a.retries, "retry_delay": dt.timedelta(minutes=a.retry_delay_minutes)}
 
 
-def spark_task(layer: str, use_case: UseCase):
+def spark_task(job: str, use_case: UseCase, mode: str | None = None):
+    """The task running ``jobs/<job>.py`` for ``use_case`` on ``{{ ds }}``.
+
+    ``mode``: ``connect`` (``@task.pyspark`` on the Spark Connect connection), ``submit`` (``SparkSubmitOperator``,
+    a JVM per task) or ``submit-remote`` (``SparkSubmitOperator`` with ``SPARK_REMOTE`` set: the submitted Python
+    is a Connect client, measured in ``benchmarks/task_overhead.py``). Default: ``connect`` when
+    ``spark.connect.enabled``, else ``submit``.
+    """
+    cfg = settings()
+    mode = mode or ("connect" if cfg.spark.connect.enabled else "submit")
+    if mode == "connect":
+        return _connect_task(job, use_case)
+    if mode not in ("submit", "submit-remote"):
+        raise ValueError(f"spark task mode {mode!r}: use connect, submit or submit-remote")
+    return _submit_task(job, use_case, remote=mode == "submit-remote")
+
+
+def _connect_task(job: str, use_case: UseCase):
+    from airflow.sdk import task
+
+    cfg = settings()
+    name = use_case.name
+
+    @task.pyspark(task_id=job, conn_id=cfg.airflow.spark_connect_conn_id,
+                  doc_md=f"`jobs/{job}.py` `run()` for `{name}` on `{{{{ ds }}}}` as a Spark Connect client.")
+    def run(ds: str | None = None, spark=None) -> str:
+        from plugins.spark_tasks import run_job
+
+        return run_job(spark, job, name, ds)
+
+    return run()
+
+
+def _submit_task(layer: str, use_case: UseCase, remote: bool = False):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     cfg = settings()
@@ -43,6 +83,7 @@ def spark_task(layer: str, use_case: UseCase):
         # Short batch jobs: quiet driver logs, and C1-only JIT (halves a cold job's CPU on small nodes).
         conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'} "
                                                "-XX:TieredStopAtLevel=1"},
+        env_vars={"SPARK_REMOTE": cfg.spark.connect.url} if remote else None,
         doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",
     )
 
@@ -51,6 +92,10 @@ def daily_dag(use_case: UseCase):
     from airflow.sdk import DAG, PokeReturnValue, task
 
     cfg = settings()
+    if cfg.spark.connect.enabled:
+        from plugins.spark_tasks import ensure_connection
+
+        ensure_connection()
     with DAG(
         dag_id=f"{use_case.name}_daily",
         description=f"{use_case.description} Landing -> bronze -> silver -> gold for one date.",

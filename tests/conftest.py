@@ -10,6 +10,15 @@ from pathlib import Path
 
 import pytest
 
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Point every layer at a throwaway lakehouse/landing before any config is loaded.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="riskpipe-tests-"))
@@ -22,6 +31,10 @@ os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The test session's own Spark Connect server (if a test needs one) listens on a free port, never on the one a
+# developer's `make spark-up` server uses; its pid file and log go to the session's temp dir.
+os.environ.setdefault("RISKPIPE_SPARK_CONNECT_PORT", str(_free_port()))
+os.environ.setdefault("RISKPIPE_SPARK_CONNECT_STATE", str(_SESSION_DIR / "spark-connect"))
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +44,22 @@ def spark():
     from jobs.lib.spark import get_spark
 
     cfg = load_settings()
-    session = get_spark("riskpipe-tests", cfg)
+    session = get_spark("riskpipe-tests", cfg, classic=True)
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server():
+    """The warm Spark Connect server of the test session (started on first use, stopped at the end); its URL."""
+    from jobs.lib import connect_server
+    from jobs.lib.config import load_settings
+
+    cfg = load_settings()
+    connect_server.ensure_running(cfg)
+    yield cfg.spark.connect.url
+    connect_server.stop(cfg)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | 
             configure: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """Parse arguments, run ``job(use_case, ds, **extra)`` in a SparkSession, print its result."""
     from jobs.lib.config import ConfigError, load_use_case
+    from jobs.lib.connect_server import ConnectServerError
     from jobs.lib.spark import get_spark
 
     parser = job_parser(description)
@@ -46,7 +47,11 @@ def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | 
     ds = args.pop("ds")
     module = sys.modules[job.__module__]
     job_name = Path(getattr(module, "__file__", None) or job.__module__).stem
-    spark = get_spark(f"riskpipe-{job_name}-{use_case.name}-{ds}")
+    try:
+        spark = get_spark(f"riskpipe-{job_name}-{use_case.name}-{ds}")
+    except ConnectServerError as exc:
+        print(f"{job_name}: {exc}", file=sys.stderr)
+        return 1
     result = job(spark, use_case, ds, **args)
     if result is not None:
         print(result)

@@ -124,6 +124,16 @@ class _Section:
                 f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""))
 
 
+def _port(section: _Section, key: str) -> int:
+    """A TCP port: an int, or a string of digits (what ``${VAR:-15002}`` expands to)."""
+    value = section.get(key, (int, str))
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(f"{section.source}: key '{section._key(key)}' must be a TCP port (1-65535), got {value!r}")
+    return value
+
+
 def _resolve_path(value: str) -> str:
     if "://" in value or value.startswith("/"):
         return value
@@ -145,11 +155,28 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class ConnectSettings:
+    """The warm local Spark Connect server (``make spark-up``) that tasks use as thin clients."""
+
+    enabled: bool  # tasks connect to the server instead of starting a JVM each
+    host: str  # loopback only
+    port: int
+    master: str  # the server's master, e.g. local[2]
+    start_timeout_seconds: int
+    state_dir: str  # pid file and log of the server
+
+    @property
+    def url(self) -> str:
+        return f"sc://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class SparkSettings:
     master: str
     app_name: str
     ui_enabled: bool
     conf: dict[str, str]
+    connect: ConnectSettings
 
 
 @dataclass(frozen=True)
@@ -167,6 +194,7 @@ class AirflowSettings:
     landing_poke_seconds: int
     landing_timeout_minutes: int
     spark_conn_id: str
+    spark_connect_conn_id: str
 
 
 @dataclass(frozen=True)
@@ -234,11 +262,22 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
     p.done()
     s = top.section("spark")
     spark_conf = s.get("conf", dict, {}) or {}
+    c = s.section("connect")
+    connect = ConnectSettings(
+        enabled=c.get("enabled", bool), host=c.get("host", str), port=_port(c, "port"),
+        master=c.get("master", str), start_timeout_seconds=c.get("start_timeout_seconds", int),
+        state_dir=_resolve_path(c.get("state_dir", str)),
+    )
+    c.done()
+    if connect.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"{source}: key 'spark.connect.host' must be a loopback address "
+                          f"(127.0.0.1, localhost, ::1), got {connect.host!r}: the server has no authentication")
     spark = SparkSettings(
         master=s.get("master", str),
         app_name=s.get("app_name", str),
         ui_enabled=s.get("ui_enabled", bool),
         conf={str(k): str(v) for k, v in spark_conf.items()},
+        connect=connect,
     )
     s.done()
     pi = top.section("pii")
@@ -250,6 +289,7 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         start_date=str(a.get("start_date", (str, __import__("datetime").date))),
         landing_poke_seconds=a.get("landing_poke_seconds", int),
         landing_timeout_minutes=a.get("landing_timeout_minutes", int), spark_conn_id=a.get("spark_conn_id", str),
+        spark_connect_conn_id=a.get("spark_connect_conn_id", str),
     )
     a.done()
     if airflow.retries < 2:

@@ -33,10 +33,21 @@ __all__ = ["DeltaLakeError", "exists", "engine", "history", "install", "merge", 
 
 
 def _jvm_has_delta(spark: SparkSession) -> bool:
+    """Whether the session's JVM has delta-spark. A classic session asks the JVM whether the class loads; a Spark
+    Connect client has no JVM gateway, so it asks the server's configuration whether Delta's SQL extension is on
+    (the cluster profile and the docker image set it together with the jars)."""
+    from jobs.lib.spark import is_connect
+
+    if is_connect(spark):
+        try:
+            extensions = spark.conf.get("spark.sql.extensions", "") or ""
+        except Exception:
+            return False
+        return "io.delta.sql.DeltaSparkSessionExtension" in extensions
     try:
         jvm = spark.sparkContext._jvm
         return bool(jvm.org.apache.spark.util.Utils.classIsLoadable("io.delta.tables.DeltaTable"))
-    except Exception:  # no JVM gateway (Spark Connect) or no such class
+    except Exception:  # no such class
         return False
 
 

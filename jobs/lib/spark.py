@@ -1,5 +1,9 @@
 """One SparkSession per process, built from ``conf/spark-defaults.conf`` and the active profile.
 
+Local profile: a Spark Connect client of the warm local server (:mod:`jobs.lib.connect_server`), started on
+first use when it is not running; ``SPARK_REMOTE=sc://host:port`` points any profile at a given server.
+Cluster profile (or ``spark-submit --master ...``): a classic session with its own JVM.
+
 The session also installs the Delta engine (:func:`jobs.lib.lake.install`): delta-spark when its JVM
 classes are on the classpath, otherwise the delta-rs Python data source registered as ``delta``.
 """
@@ -32,24 +36,101 @@ def read_spark_defaults(path: Path) -> dict[str, str]:
     return conf
 
 
-def get_spark(app_name: str | None = None, cfg: Settings | None = None) -> SparkSession:
+_session: SparkSession | None = None  # the session get_spark handed out (or was given by use_session)
+
+
+def use_session(spark: SparkSession) -> SparkSession:
+    """Make ``spark`` the process's session (e.g. the one the Airflow Spark provider built for a task)."""
+    global _session
+    from jobs.lib import lake
+
+    _session = spark
+    lake.install(spark)
+    return spark
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect (thin client) session."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def remote_url(cfg: Settings | None = None) -> str | None:
+    """The Spark Connect URL this process should use, or None for a classic (in-process JVM) session.
+
+    ``SPARK_REMOTE`` wins. Then ``RISKPIPE_SPARK_CONNECT=0|1`` (classic / the configured local server), then the
+    profile (``spark.connect.enabled``); never under ``spark-submit`` (it already started a JVM for this job).
+    """
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return remote
+    cfg = cfg or settings()
+    override = os.environ.get("RISKPIPE_SPARK_CONNECT", "").strip().lower()
+    if override in ("0", "false", "no", "off"):
+        return None
+    if not (cfg.spark.connect.enabled or override in ("1", "true", "yes", "on")):
+        return None
+    if spark_submitted():  # spark-submit already started a JVM for this job: use it
+        return None
+    return cfg.spark.connect.url
+
+
+def spark_submitted() -> bool:
+    """Whether this Python process was started by ``spark-submit`` (its JVM gateway is waiting for us)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(app_name: str | None = None, cfg: Settings | None = None, *, classic: bool = False) -> SparkSession:
     """Return the process's SparkSession, creating it on first use.
 
-    Under ``spark-submit`` the master and any ``--conf`` given on the command line win; the profile's
-    master is used only when none was given.
+    A Spark Connect session on the warm local server when :func:`remote_url` says so (starting the profile's
+    server if it is not running), else a classic session. ``classic=True`` forces the classic one (tests that
+    need a JVM of their own). Under ``spark-submit`` the master and any ``--conf`` given on the command line win.
     """
-    from pyspark import SparkConf
+    global _session
+    if _session is not None and not _is_stopped(_session):
+        return _session
+    cfg = cfg or settings()
+    url = None if classic else remote_url(cfg)
+    spark = _connect(url, app_name or cfg.spark.app_name, cfg) if url else _classic(app_name, cfg)
+    return use_session(spark)
+
+
+def _is_stopped(spark: SparkSession) -> bool:
+    if is_connect(spark):
+        return bool(getattr(spark, "is_stopped", False))
+    try:
+        return spark.sparkContext._jsc is None
+    except Exception:
+        return True
+
+
+def _connect(url: str, app_name: str, cfg: Settings) -> SparkSession:
     from pyspark.sql import SparkSession
 
-    from jobs.lib import lake
+    from jobs.lib import connect_server
+
+    if url == cfg.spark.connect.url and not os.environ.get("SPARK_REMOTE"):
+        connect_server.ensure_running(cfg, log_progress=lambda m: print(m, file=sys.stderr))
+    else:
+        connect_server.require_running(url, cfg)
+    spark = SparkSession.builder.remote(url).appName(app_name).create()
+    return spark
+
+
+def _classic(app_name: str | None, cfg: Settings) -> SparkSession:
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    cfg = cfg or settings()
     # Executors must run the same interpreter (and so the same packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if spark_submitted():
+        from pyspark import SparkContext
+
+        SparkContext._ensure_initialized()  # connect to spark-submit's JVM, so SparkConf() sees what it passed
     submitted = SparkConf()  # holds what spark-submit passed, if anything
     builder = SparkSession.builder.appName(app_name or cfg.spark.app_name)
     if not submitted.contains("spark.master"):
@@ -62,5 +143,4 @@ def get_spark(app_name: str | None = None, cfg: Settings | None = None) -> Spark
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    lake.install(spark)
     return spark

@@ -47,18 +47,38 @@ def test_house_rules(dagbag, dag_id):
     assert dag.get_task("silver").downstream_task_ids == {"gold"}
 
 
-def test_spark_tasks_pass_the_logical_date(dagbag):
+def test_local_profile_spark_tasks_are_spark_connect_clients(dagbag):
+    from jobs.lib.config import settings
+
     dag = dagbag.dags["credit_default_daily"]
     for task_id in ("bronze", "silver", "gold"):
         task = dag.get_task(task_id)
-        assert task.task_type == "SparkSubmitOperator"
-        assert task.application.endswith(f"jobs/{task_id}.py")
-        assert task.application_args == ["--use-case", "credit_default", "--ds", "{{ ds }}"]
+        assert task.task_type == "_PySparkDecoratedOperator"  # the Spark provider's @task.pyspark
+        assert task.conn_id == settings().airflow.spark_connect_conn_id
+
+
+def test_cluster_profile_spark_tasks_are_spark_submitted():
+    """Under the cluster profile (spark.connect off) every Spark task spark-submits its job with the logical date."""
+    from airflow.sdk import DAG
+
+    from jobs.lib.config import load_use_case
+    from plugins.dag_factory import spark_task
+
+    with DAG("cluster_shape", schedule=None):
+        for job in ("bronze", "silver", "gold"):
+            task = spark_task(job, load_use_case("credit_default"), mode="submit")
+            assert task.task_type == "SparkSubmitOperator"
+            assert task.application.endswith(f"jobs/{job}.py")
+            assert task.application_args == ["--use-case", "credit_default", "--ds", "{{ ds }}"]
+            assert not task.env_vars
+            remote = spark_task(job, load_use_case("credit_default"), mode="submit-remote")
+            assert remote.env_vars["SPARK_REMOTE"].startswith("sc://127.0.0.1:")
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_parses_fast_without_heavy_imports(path):
-    """Import the file in a fresh interpreter (Airflow already loaded, as in the scheduler)."""
+def test_dag_file_parses_without_heavy_imports(path):
+    """Import the file in a fresh interpreter (Airflow already loaded, as in the scheduler). How long parsing takes
+    is measured by ``benchmarks/dag_parse.py``, not asserted here (a timing assertion flakes on a loaded machine)."""
     code = f"""
 import json, sys, time, importlib.util
 import airflow.sdk
@@ -76,4 +96,3 @@ print(json.dumps({{"seconds": elapsed, "heavy": heavy}}))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [], f"{path.name} imports {result['heavy']} at parse time"
-    assert result["seconds"] < 1.0, f"{path.name} took {result['seconds']:.2f}s to parse"

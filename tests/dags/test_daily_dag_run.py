@@ -1,5 +1,6 @@
 """A real Airflow run of ``credit_default_daily`` (``dag.test()``): the sensor finds the landing folder,
-the SparkSubmitOperator tasks spark-submit bronze, silver and gold, and the tables hold the day."""
+the ``@task.pyspark`` tasks run bronze, silver and gold as clients of the test session's Spark Connect server,
+and the tables hold the day."""
 from __future__ import annotations
 
 import datetime as dt
@@ -33,7 +34,7 @@ def airflow_env(tmp_path_factory):
         yield root
 
 
-def test_daily_dag_run_lands_one_day_through_every_layer(airflow_env, spark):
+def test_daily_dag_run_lands_one_day_through_every_layer(airflow_env, spark, spark_connect_server):
     from airflow.dag_processing.dagbag import DagBag
 
     from jobs.lib import lake, tables

@@ -87,7 +87,8 @@ def test_a_use_case_defined_only_in_configuration_runs_end_to_end(toy_conf, lake
 
     assert use_case_names() == ["toy_loans"]
     use_case = load_use_case("toy_loans")
-    replay(use_case, "2026-05-01", 2, label_delay_days=1, customers_share=0.3, landing_root=str(lakehouse / "landing"))
+    replay(use_case, "2026-05-01", 2, label_delay_days=1, customers_share=0.3, history=False,
+           landing_root=str(lakehouse / "landing"))
     for ds in ("2026-05-01", "2026-05-02"):
         run_layers(spark, use_case, ds)
     gold = lake.read(tables.gold_features("toy_loans"))

@@ -1,0 +1,41 @@
+"""What a Spark task of the DAGs runs when tasks are thin Spark Connect clients (``spark.connect.enabled``).
+
+The Spark provider's ``@task.pyspark`` builds a Spark Connect session from the ``spark_connect`` connection and
+passes it in; :func:`run_job` makes it the job's session and calls ``jobs/<job>.py``'s ``run(spark, use_case, ds)``
+— the same function ``spark-submit jobs/<job>.py`` runs, so a task and an ad hoc run do the same work.
+Heavy imports happen here, at run time, never when the DAG file is parsed.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+
+
+def connection_env(host: str, port: int) -> str:
+    """The ``AIRFLOW_CONN_<ID>`` value of a Spark Connect connection to ``host:port``."""
+    return json.dumps({"conn_type": "spark_connect", "host": host, "port": port})
+
+
+def ensure_connection() -> None:
+    """Define the Spark Connect connection from the config when the environment does not (local profile)."""
+    from jobs.lib.config import settings
+
+    cfg = settings()
+    variable = f"AIRFLOW_CONN_{cfg.airflow.spark_connect_conn_id.upper()}"
+    os.environ.setdefault(variable, connection_env(cfg.spark.connect.host, cfg.spark.connect.port))
+
+
+def run_job(spark, job: str, use_case: str, ds: str) -> str:
+    """Run ``jobs.<job>.run`` for one use case and date on ``spark`` (a Spark Connect session)."""
+    from jobs.lib import connect_server
+    from jobs.lib.config import load_use_case, settings
+    from jobs.lib.spark import use_session
+
+    if settings().spark.connect.enabled:
+        # A server that died since the last task (or was never started) is started here, so a retry succeeds.
+        connect_server.ensure_running()
+    use_session(spark)
+    module = importlib.import_module(f"jobs.{job}")
+    result = module.run(spark, load_use_case(use_case), ds)
+    return "" if result is None else str(result)

@@ -1,0 +1,201 @@
+"""The warm local Spark Connect server: jobs give the same tables through it as through a classic session;
+start/stop/reuse; the faults a user meets (no server, a port held by someone else, the server killed mid-task)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, _free_port, configured
+
+pytestmark = pytest.mark.slow
+DS1, DS2 = "2026-01-01", "2026-01-02"
+
+
+def _job(job: str, ds: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -m jobs.<job>`` as a user (or a task) runs it ad hoc."""
+    return subprocess.run([sys.executable, "-m", f"jobs.{job}", "--use-case", "credit_default", "--ds", ds],
+                          cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _rows(spark, path: str, order: list[str]) -> list[tuple]:
+    from jobs.lib import lake
+
+    df = lake.read(path, spark=spark)
+    return [tuple(r) for r in df.select(*sorted(df.columns)).orderBy(*order).collect()]
+
+
+# ------------------------------------------------------------------------------------- same tables
+def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
+        tmp_path, spark, spark_connect_server):
+    """bronze → silver → gold of one date, once in this process's classic session, once as ad hoc runs whose
+    session is a client of the test session's Spark Connect server; every table holds the same rows."""
+    from jobs.lib.config import load_use_case
+    from jobs.replay import replay
+    from tests.integration.conftest import run_layers
+
+    landing = tmp_path / "landing"
+    replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, malformed_rate=0.03,
+           landing_root=str(landing))
+    with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "classic"), RISKPIPE_LANDING=str(landing)):
+        run_layers(spark, load_use_case("credit_default"), DS1)
+        classic = {name: tables_of(name) for name in ("bronze", "silver", "gold", "quarantine", "quality")}
+    env = {"RISKPIPE_LAKEHOUSE": str(tmp_path / "connect"), "RISKPIPE_LANDING": str(landing),
+           "RISKPIPE_SPARK_CONNECT": "1"}
+    for job in ("bronze", "silver", "gold"):
+        done = _job(job, DS1, env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "connect"), RISKPIPE_LANDING=str(landing)):
+        connect = {name: tables_of(name) for name in classic}
+    for name, paths in classic.items():
+        for path_classic, path_connect in zip(paths, connect[name], strict=True):
+            order = ["ds", *_order_columns(spark, path_classic)]
+            assert _rows(spark, path_connect, order) == _rows(spark, path_classic, order), (name, path_connect)
+
+
+def tables_of(layer: str) -> list[str]:
+    from jobs.lib import tables
+
+    uc = "credit_default"
+    return {"bronze": [tables.bronze(uc, "events"), tables.bronze(uc, "labels")],
+            "silver": [tables.silver(uc, "events"), tables.silver(uc, "labels")],
+            "gold": [tables.gold_features(uc), tables.gold_training(uc)],
+            "quarantine": [tables.quarantine(uc)],
+            "quality": [tables.quality(uc)]}[layer]
+
+
+def _order_columns(spark, path: str) -> list[str]:
+    from jobs.lib import lake
+
+    columns = lake.read(path, spark=spark).columns
+    preferred = [c for c in ("layer", "stream", "application_id", "_source_file", "_row_number", "reason")
+                 if c in columns]
+    return preferred or sorted(columns)
+
+
+# ------------------------------------------------------------------------------------------ faults
+def test_no_server_at_the_remote_url_is_a_clear_error_naming_make_spark_up(tmp_path):
+    port = _free_port()
+    done = _job("bronze", DS1, {"SPARK_REMOTE": f"sc://127.0.0.1:{port}", "RISKPIPE_LAKEHOUSE": str(tmp_path)})
+    assert done.returncode == 1
+    assert f"no Spark Connect server at sc://127.0.0.1:{port}" in done.stderr
+    assert "make spark-up" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_held_by_another_process_is_a_clear_error_not_a_second_server(tmp_path):
+    from jobs.lib import connect_server
+    from jobs.lib.config import load_settings
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with configured(RISKPIPE_SPARK_CONNECT_PORT=str(port), RISKPIPE_SPARK_CONNECT_STATE=str(tmp_path)):
+            cfg = load_settings()
+            with pytest.raises(connect_server.ConnectServerError, match=f"port {port} on 127.0.0.1 is already in use"):
+                connect_server.ensure_running(cfg)
+            assert not list(tmp_path.glob("*.pid"))  # nothing was started
+            assert connect_server.stop(cfg) is False  # and nothing of ours to stop: the squatter is left alone
+        squatter.settimeout(1)
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass  # still listening
+
+
+# ---------------------------------------------------------------------- a server of its own: lifecycle
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory):
+    """A server on a port of its own, started by two `spark_server up` at once; stopped at the end."""
+    state = tmp_path_factory.mktemp("connect-state")
+    env = {"RISKPIPE_SPARK_CONNECT_PORT": str(_free_port()), "RISKPIPE_SPARK_CONNECT_STATE": str(state)}
+    up = [subprocess.Popen([sys.executable, "-m", "jobs.spark_server", "up"], cwd=PROJECT_ROOT,
+                           env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in up]
+    yield env, state, up, outputs
+    subprocess.run([sys.executable, "-m", "jobs.spark_server", "down"], cwd=PROJECT_ROOT,
+                   env={**os.environ, **env}, capture_output=True, timeout=120)
+
+
+def _server_pid(state: Path) -> int:
+    return json.loads(next(state.glob("server-*.pid")).read_text())["pid"]
+
+
+def test_two_starts_at_once_give_one_server_both_use(own_server):
+    env, state, up, outputs = own_server
+    assert [p.returncode for p in up] == [0, 0], outputs
+    pid = _server_pid(state)
+    for stdout, _ in outputs:
+        assert f"running at sc://127.0.0.1:{env['RISKPIPE_SPARK_CONNECT_PORT']} (pid {pid})" in stdout
+    started = [out for out, _ in outputs if "starting Spark Connect server" in out]
+    assert len(started) == 1  # the other one waited on the lock and reused it
+    servers = subprocess.run(["pgrep", "-f", f"spark.connect.grpc.binding.port={env['RISKPIPE_SPARK_CONNECT_PORT']}"],
+                             capture_output=True, text=True).stdout.split()
+    assert servers == [str(pid)]
+
+
+def test_server_killed_mid_task_fails_the_task_and_a_retry_after_restart_finishes_it(own_server, tmp_path, spark):
+    """The table is at the previous version or the new one, never between; the rerun completes the date."""
+    from deltalake import DeltaTable
+
+    from jobs.lib import tables
+    from jobs.lib.config import load_use_case
+    from jobs.replay import replay
+
+    env, state, _, _ = own_server
+    landing = tmp_path / "landing"
+    summary = replay(load_use_case("credit_default"), DS1, 2, history=False, rows_per_day=3000,
+                     landing_root=str(landing))
+    env = {**env, "RISKPIPE_LAKEHOUSE": str(tmp_path / "lakehouse"), "RISKPIPE_LANDING": str(landing),
+           "RISKPIPE_SPARK_CONNECT": "1"}
+    first = _job("bronze", DS1, env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "lakehouse")):
+        bronze = tables.bronze("credit_default", "events")
+    before = DeltaTable(bronze).version()
+
+    task = subprocess.Popen([sys.executable, "-m", "jobs.bronze", "--use-case", "credit_default", "--ds", DS2],
+                            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # the client has connected and the job is running on the server
+    os.killpg(_server_pid(state), signal.SIGKILL)
+    _, stderr = task.communicate(timeout=300)
+    assert task.returncode != 0, "the task must fail when its server dies"
+
+    table = DeltaTable(bronze)
+    after = table.version()
+    days = {r["ds"]: r["n"] for r in table.to_pyarrow_table().group_by("ds").aggregate([("ds", "count")])
+            .rename_columns(["ds", "n"]).to_pylist()}
+    assert after in (before, before + 1)  # never a half-written version
+    if after == before:
+        assert DS2 not in days
+    else:
+        assert days[DS2] == summary.events[DS2]
+
+    # Retry: the task's own session start brings the server back (spark.connect.enabled) and finishes the date.
+    retry = _job("bronze", DS2, env)
+    assert retry.returncode == 0, retry.stderr[-3000:]
+    table = DeltaTable(bronze)
+    counts = table.to_pyarrow_table().group_by("ds").aggregate([("ds", "count")]).to_pylist()
+    assert {r["ds"]: r["ds_count"] for r in counts} == {DS1: summary.events[DS1], DS2: summary.events[DS2]}
+
+
+def test_spark_down_stops_exactly_the_server_it_started(own_server):
+    env, state, _, _ = own_server
+    pid = _server_pid(state)
+    down = subprocess.run([sys.executable, "-m", "jobs.spark_server", "down"], cwd=PROJECT_ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0 and f"stopped the Spark Connect server (pid {pid})" in down.stdout
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the JVM and its Python workers are gone
+    again = subprocess.run([sys.executable, "-m", "jobs.spark_server", "status"], cwd=PROJECT_ROOT,
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 3 and "no Spark Connect server" in again.stdout
