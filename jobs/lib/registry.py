@@ -31,6 +31,7 @@ training window, which favours the champion: the comparison errs on the side of 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ def client(cfg: Settings | None = None) -> MlflowClient:
     """An MLflow client on the configured tracking store (also the registry); sets the process default."""
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # batch logs, not a terminal
     uri = (cfg or settings()).paths.mlflow_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -217,10 +219,12 @@ class GateDecision:
 
 
 def decide(gate: Gate, challenger_auc: float, champion_auc: float | None = None,
-           champion_version: str | None = None, fairness: FairnessResult | None = None) -> GateDecision:
-    """Pure: the gate's decision from the numbers."""
+           champion_version: str | None = None, fairness: FairnessResult | None = None,
+           problems: Sequence[str] = ()) -> GateDecision:
+    """Pure: the gate's decision from the numbers (``problems``: other reasons to fail, e.g. a champion
+    that could not be scored)."""
     fairness = fairness or FairnessResult(ok=True)
-    reasons = []
+    reasons = list(problems)
     if challenger_auc < gate.auc_floor:
         reasons.append(f"holdout AUC {challenger_auc:.4f} below the floor {gate.auc_floor:g}")
     required = None
@@ -273,13 +277,16 @@ def gate(c: MlflowClient, use_case: UseCase, version: ModelVersion, challenger_a
     """Judge ``version`` (just registered as challenger) and move the aliases accordingly."""
     name = model_name(use_case.name)
     champion = version_by_alias(c, name, CHAMPION)
-    champion_auc = None
+    champion_auc, problems = None, []
     if champion is not None and str(champion.version) == str(version.version):
         champion = None  # already the champion (a re-run of the gate): judge on the floor only
     if champion is not None:
-        champion_auc = metrics.auc(holdout[label].to_numpy(), score_version(c, champion, holdout))
+        try:
+            champion_auc = metrics.auc(holdout[label].to_numpy(), score_version(c, champion, holdout))
+        except RegistryError as exc:  # e.g. the champion needs a feature this holdout lacks: no comparison
+            problems.append(f"cannot compare with champion v{champion.version}: {exc}")
     decision = decide(use_case.gate, challenger_auc, champion_auc, str(champion.version) if champion else None,
-                      fairness)
+                      fairness, problems)
     record(c, name, str(version.version), decision)
     if decision.passed:
         promote(c, name, str(version.version))

@@ -94,14 +94,17 @@ def test_an_interrupted_study_resumes_where_it_stopped(tmp_path):
 
     first = modeling.search(split, spec, _settings(2), "uc-2026-01-10", storage)  # "interrupted" after 2 trials
     assert (first.trials, first.new_trials) == (2, 2)
+    with pytest.warns(UserWarning, match="Heartbeat"):  # ask() outside optimize(): no heartbeat, as if killed
+        modeling.open_study("uc-2026-01-10", storage, seed=42).ask()  # a trial left running by a killed process
     resumed = modeling.search(split, spec, _settings(4), "uc-2026-01-10", storage)
-    assert (resumed.trials, resumed.new_trials) == (4, 2)
+    assert (resumed.trials, resumed.new_trials) == (4, 2)  # the abandoned trial does not count
     study = optuna.load_study(study_name="uc-2026-01-10", storage=storage)
-    assert [t.number for t in study.trials] == [0, 1, 2, 3]  # numbering continues, nothing restarted
+    finished = [t.number for t in study.trials if t.state.is_finished()]
+    assert finished == [0, 1, 3, 4]  # numbering continues after the abandoned trial 2, nothing restarted
     done = modeling.search(split, spec, _settings(4), "uc-2026-01-10", storage)
     assert done.new_trials == 0 and done.best_params == resumed.best_params  # a rerun of the date refits the same
     assert resumed.best_value > 0.6 and resumed.n_estimators == resumed.best_iteration + 1
-    assert len(resumed.trials_frame) == 4 and "params_max_depth" in resumed.trials_frame
+    assert len(resumed.trials_frame) == 5 and "params_max_depth" in resumed.trials_frame  # with the abandoned one
 
     model = modeling.refit(split, spec, resumed, seed=42)
     scores = modeling.predict(model, modeling.prepare_features(split.holdout, spec))

@@ -29,6 +29,11 @@ def test_a_challenger_must_beat_the_champion_on_the_same_holdout_by_the_margin()
     assert len(both.reasons) == 2
 
 
+def test_a_champion_that_cannot_be_scored_fails_the_gate_with_the_reason():
+    decision = registry.decide(GATE, 0.8, problems=["cannot compare with champion v2: needs feature(s) ['x']"])
+    assert not decision.passed and decision.reasons == ("cannot compare with champion v2: needs feature(s) ['x']",)
+
+
 def test_fairness_blocks_only_when_enforced():
     unfair = registry.FairnessResult(ok=False, reasons=("disparate impact 0.50 for age (<25 vs 35-50) below 0.8",))
     blocked = registry.decide(GATE, 0.8, fairness=unfair)
