@@ -332,16 +332,24 @@ def _unique_names(expectations: Iterable[Any]) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------------- validate
-def _run(df: DataFrame, suite: Any, result_format: dict[str, Any], suite_name: str,
-         entries: list[tuple[Any, str]]) -> dict[str, Any]:
-    """Validate ``df`` with ``suite`` (whose expectations are ``entries``: (expectation, name)); name -> result.
+_BOOLEAN_ONLY = {"result_format": "BOOLEAN_ONLY", "return_unexpected_index_query": False}
 
-    GX returns results in its own order (errored expectations last) with ``batch_id`` added to the kwargs, so
-    results are matched to expectations by type and kwargs.
-    """
-    with _LOCK:  # the GX context is shared by the process: one validation at a time
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-        result = batch.validate(suite, result_format=result_format)
+
+@dataclass
+class _Listing:
+    """A failed column-map expectation whose rows are listed from GX's own unexpected condition."""
+
+    name: str
+    column: str
+    condition: Any  # pyspark Column: True where GX calls the row unexpected
+    gx_count: int  # GX's unexpected_count metric (the same one its verdict used)
+    ids: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+
+
+def _match(result: Any, entries: list[tuple[Any, str]], suite_name: str) -> dict[str, Any]:
+    """Results by expectation name. GX returns them in its own order (errored expectations last) with
+    ``batch_id`` added to the kwargs, so they are matched to expectations by type and kwargs."""
     by_config: dict[str, list[str]] = {}
     for exp, name in entries:
         by_config.setdefault(_config_key(exp.configuration), []).append(name)
@@ -355,17 +363,127 @@ def _run(df: DataFrame, suite: Any, result_format: dict[str, Any], suite_name: s
     return matched
 
 
+def _run(df: DataFrame, suite: Any, result_format: dict[str, Any], suite_name: str,
+         entries: list[tuple[Any, str]]) -> dict[str, Any]:
+    """Validate ``df`` with ``suite`` (whose expectations are ``entries``: (expectation, name)); name -> result."""
+    with _LOCK:  # the GX context is shared by the process: one validation at a time
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format=result_format)
+    return _match(result, entries, suite_name)
+
+
+def _judge(df: DataFrame, suite: Any, suite_name: str, entries: list[tuple[Any, str]]
+           ) -> tuple[dict[str, Any], int | None, dict[str, _Listing]]:
+    """GX's verdict on the whole suite (``BOOLEAN_ONLY``), the row count, and for every failed column-map
+    expectation GX's own unexpected condition and unexpected count, taken from the validator that judged.
+
+    An expectation whose condition GX cannot hand out in a form that is one Spark expression over the whole
+    frame (a pair or multi-column expectation, a row condition, a metric that aborted) gets no listing: the
+    caller lists its rows with GX's ``COMPLETE`` result instead.
+    """
+    with _LOCK:  # the GX context is shared by the process: one validation at a time
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        try:  # batch.validate(suite) is these two steps; keeping the validator lets us ask it for metrics
+            validator = batch._create_validator(result_format=_BOOLEAN_ONLY)
+            result = validator.validate_expectation_suite(expectation_suite=suite)
+        except AttributeError:  # a GX without these internals: plain validate, rows listed by COMPLETE
+            return _match(batch.validate(suite, result_format=_BOOLEAN_ONLY), entries, suite_name), None, {}
+        first = _match(result, entries, suite_name)
+        try:
+            rows, listings = _conditions(validator._wrapped_validator, first, entries)
+        except Exception:  # any surprise in GX internals: fall back to GX's COMPLETE listing, never guess
+            rows, listings = None, {}
+    return first, rows, listings
+
+
+def _conditions(validator: Any, first: dict[str, Any], entries: list[tuple[Any, str]]
+                ) -> tuple[int | None, dict[str, _Listing]]:
+    from great_expectations.expectations.expectation import ColumnMapExpectation
+    from great_expectations.expectations.registry import get_metric_kwargs
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+    from pyspark.sql import functions as F
+
+    def configuration(metric: str, config: Any) -> MetricConfiguration:
+        kw = get_metric_kwargs(metric_name=metric, configuration=config)
+        return MetricConfiguration(metric_name=metric, metric_domain_kwargs=kw["metric_domain_kwargs"],
+                                   metric_value_kwargs=kw["metric_value_kwargs"])
+
+    wanted: dict[str, tuple[MetricConfiguration, MetricConfiguration]] = {}
+    row_count = None
+    for exp, name in entries:
+        res = first.get(name)
+        if res is None:
+            continue
+        if row_count is None:  # any expectation's processed config names the batch: the table domain
+            row_count = configuration("table.row_count", res.expectation_config)
+        if res.success or _exception_text(res) is not None or not isinstance(exp, ColumnMapExpectation):
+            continue
+        metric = getattr(exp, "map_metric", None)
+        if not isinstance(metric, str):
+            continue
+        wanted[name] = (configuration(f"{metric}.condition", res.expectation_config),
+                        configuration(f"{metric}.unexpected_count", res.expectation_config))
+    configs = [c for pair in wanted.values() for c in pair] + ([row_count] if row_count is not None else [])
+    if not configs:
+        return None, {}
+    # All resolved while judging: the execution engine keeps them in its metric cache (counts are numbers, the
+    # conditions lazy Spark expressions). Only what is not there (an older GX) is computed again.
+    cache = getattr(getattr(validator, "execution_engine", None), "_metric_cache", None) or {}
+    metrics = {c.id: cache[c.id] for c in configs if c.id in cache}
+    missing = [c for c in configs if c.id not in metrics]
+    if missing:
+        computed, _aborted = validator.compute_metrics(missing, runtime_configuration={"catch_exceptions": True})
+        metrics.update(computed)
+    rows = metrics.get(row_count.id) if row_count is not None else None
+    listings: dict[str, _Listing] = {}
+    for name, (condition_config, count_config) in wanted.items():
+        condition, count = metrics.get(condition_config.id), metrics.get(count_config.id)
+        if not isinstance(condition, tuple) or len(condition) != 3 or not isinstance(count, int):
+            continue
+        unexpected, compute_kwargs, accessor_kwargs = condition
+        column = (accessor_kwargs or {}).get("column")
+        others = {k for k, v in (compute_kwargs or {}).items() if v and k not in ("batch_id", "filter_conditions")}
+        if not isinstance(column, str) or others:  # e.g. a row_condition: not one expression over the frame
+            continue
+        filters = list((compute_kwargs or {}).get("filter_conditions") or [])
+        if any(getattr(getattr(f, "condition_type", None), "value", f.condition_type) != "spark_sql" for f in filters):
+            continue
+        for f in filters:  # the domain filters GX applies before evaluating (e.g. `column` IS NOT NULL)
+            unexpected = F.expr(f.condition) & unexpected
+        listings[name] = _Listing(name=name, column=column, condition=unexpected, gx_count=count)
+    return (int(rows) if isinstance(rows, int) else None), listings
+
+
+def _col(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _list_rows(df: DataFrame, row_id_column: str, listings: list[_Listing]) -> None:
+    """ONE Spark pass: every row any listed condition calls unexpected, with the indices of those conditions
+    and the values of their columns. Fills each listing's ``ids`` and ``values``."""
+    from pyspark.sql import functions as F
+
+    columns = list(dict.fromkeys(item.column for item in listings))
+    failed = F.array_compact(F.array(*[F.when(item.condition, F.lit(i)) for i, item in enumerate(listings)]))
+    picked = df.select(_col(row_id_column).alias("__id"), failed.alias("__failed"),
+                       *[_col(c).alias(f"__v{j}") for j, c in enumerate(columns)])
+    for row in picked.where(F.size("__failed") > 0).collect():
+        for i in row["__failed"]:
+            item = listings[i]
+            item.ids.append(row["__id"])
+            item.values.append(row[f"__v{columns.index(item.column)}"])
+
+
 def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
-             directory: Path | None = None) -> ValidationOutcome:
+             directory: Path | None = None, *, persist: bool | None = None) -> ValidationOutcome:
     """Validate ``df`` with ``expectations/<suite_name>.json``; see the module docstring.
 
     ``df`` must have ``row_id_column`` (unique, not null). Raises :class:`SuiteError` for a bad suite and
     ``ValueError`` if the row id column is missing; everything the suite finds is in the returned outcome.
-
-    Two GX passes over the (persisted) frame: the whole suite with ``BOOLEAN_ONLY`` (GX then computes only the
-    bundled aggregate counts: a handful of Spark jobs for the whole suite), then only the expectations that
-    failed, with ``COMPLETE`` and the row id as index column (a few Spark jobs per expectation: counts,
-    up to 200 unexpected values, all unexpected row ids). A clean frame costs the first pass only.
+    ``persist``: persist ``df`` for the validation (and unpersist it after); default: unless it is cached.
+    Pass ``False`` for a frame that reads a cached one (e.g. ``cached.where(...)``).
     """
     gx = _gx()
     suite = load_suite(suite_name, directory)
@@ -374,27 +492,42 @@ def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
                          f"(columns: {', '.join(df.columns)})")
     entries = list(zip(suite.expectations, _unique_names(suite.expectations)))
     spark = df.sparkSession
-    cached_here = not _reads_cache(df)
+    cached_here = not _is_cached(df) if persist is None else persist
     if cached_here:
         df = df.persist()
     try:
-        rows = df.count()
-        first = _run(df, suite, {"result_format": "BOOLEAN_ONLY", "return_unexpected_index_query": False},
-                     suite_name, entries)
+        first, rows, listings = _judge(df, suite, suite_name, entries)
+        if listings:
+            _list_rows(df, row_id_column, list(listings.values()))
+        for name in [n for n, item in listings.items()
+                     if len(item.ids) != item.gx_count or any(i is None for i in item.ids)]:
+            del listings[name]  # the one pass disagrees with GX's count: let GX list the rows itself
         retry = [(exp, name) for exp, name in entries
-                 if name in first and not first[name].success and _exception_text(first[name]) is None]
+                 if name in first and not first[name].success and _exception_text(first[name]) is None
+                 and name not in listings]
         second: dict[str, Any] = {}
         if retry:
             failing = gx.ExpectationSuite(name=suite.name, expectations=[exp.configuration for exp, _ in retry])
             if len(failing.expectations) != len(retry):  # GX drops what it cannot rebuild; never let it
                 raise RuntimeError(f"validate({suite_name}): could not rebuild the failed expectations")
             second = _run(df, failing, _result_format(row_id_column), suite_name, retry)
+        if rows is None:
+            rows = df.count()
     finally:
         if cached_here:
             df.unpersist()
     outcomes: list[ExpectationOutcome] = []
     failed: list[tuple[str, str]] = []
     for exp, name in entries:
+        if name in listings:
+            item = listings[name]
+            ids = sorted(item.ids, key=str)
+            values = [v for _, v in sorted(zip(item.ids, item.values), key=lambda p: str(p[0]))]
+            observed = _map_observed({"unexpected_count": item.gx_count, "element_count": rows,
+                                      "partial_unexpected_list": values[:_PARTIAL_VALUES]}, ids)
+            outcomes.append(ExpectationOutcome(name, True, False, item.gx_count, observed))
+            failed.extend((str(i), name) for i in ids)
+            continue
         result = second[name] if name in second else first.get(name)
         if result is None:  # never silently pass: an expectation GX did not report has failed
             outcomes.append(ExpectationOutcome(name, False, False, 0, "error: GX returned no result"))
@@ -409,14 +542,12 @@ def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
     return ValidationOutcome(suite=suite.name, rows=rows, outcomes=outcomes, failed_rows=failed_rows)
 
 
-def _reads_cache(df: DataFrame) -> bool:
-    """Whether ``df`` is cached or reads a cached frame (e.g. ``cached.drop("ds")``): then no persist here."""
-    if df.is_cached or df.storageLevel.useMemory or df.storageLevel.useDisk:
-        return True
-    try:  # classic Spark only: in the plan with cached parts substituted, those are InMemoryRelation leaves
-        leaves = df._jdf.queryExecution().withCachedData().collectLeaves()
-        return any(leaves.apply(i).nodeName() == "InMemoryRelation" for i in range(leaves.size()))
-    except Exception:  # e.g. Spark Connect: no JVM handle; persisting again is only a cost
+def _is_cached(df: DataFrame) -> bool:
+    """Whether ``df`` itself is persisted (works on classic and Spark Connect sessions)."""
+    try:
+        level = df.storageLevel
+        return bool(df.is_cached or level.useMemory or level.useDisk)
+    except Exception:  # noqa: BLE001 - a session that cannot say: treat as not cached (persisting is only a cost)
         return False
 
 
