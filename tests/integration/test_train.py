@@ -166,6 +166,19 @@ def test_worse_model_fails_the_gate_and_the_champion_stays(scenario):
     assert registry.aliases(_client(), "credit_default") == {"champion": "2", "previous": "1", "challenger": "3"}
 
 
+def test_gate_command_finds_the_run_of_a_date_and_keeps_its_decision(scenario, capsys):
+    from jobs import registry_cli
+    from jobs.lib import registry
+
+    assert registry_cli.main(["gate", "--use-case", "credit_default", "--ds", DS_WEAK]) == 0
+    assert "credit_default v3" in capsys.readouterr().out
+    assert registry_cli.main(["gate", "--use-case", "credit_default", "--ds", DS_WEAK, "--strict"]) == 1
+    assert registry_cli.main(["gate", "--use-case", "credit_default", "--ds", "2027-01-01"]) == 1
+    assert "no finished training run of credit_default for 2027-01-01" in capsys.readouterr().err
+    assert registry.aliases(_client(), "credit_default") == {"champion": "2", "previous": "1", "challenger": "3"}
+    assert len(_client().search_model_versions("name = 'credit_default'")) == 3  # judged once, registered once
+
+
 def test_rerun_of_a_date_reuses_its_run(scenario, spark):
     from jobs import train
 
