@@ -155,6 +155,54 @@ def test_dirty_rows_are_row_level_not_table_failures(dirty):
     assert f"{PURPOSE_SET}: 1 of 40 rows, e.g. space travel (rows r000009)" in summary
 
 
+def test_one_pass_listing_equals_gx_complete_row_ids(spark):
+    """The rows listed from GX's own unexpected conditions (one pass) are exactly the ids GX's COMPLETE result
+    lists, expectation by expectation, on a frame with nulls, ranges, sets, a bad hash and a duplicate key."""
+    from jobs.lib import validation as V
+
+    df = silver_frame(spark, "credit_default", 60)
+    df = with_values(df, "credit_amount", {"r000003": None, "r000011": -50.0, "r000020": 2e6}, "double")
+    df = with_values(df, "age_in_years", {"r000005": 150, "r000011": 12, "r000030": None}, "int")
+    df = with_values(df, "purpose", {"r000009": "space travel", "r000031": None}, "string")
+    df = with_values(df, "customer_id", {"r000040": "not-a-hash", "r000041": None}, "string")
+    df = with_values(df, "application_id", {"r000013": "CD-20260101-000015"}, "string")  # r000014's key
+    df = df.cache()
+    try:
+        outcome = validate(df, "credit_default_silver")
+        suite = load_suite("credit_default_silver")
+        entries = list(zip(suite.expectations, V._unique_names(suite.expectations)))
+        complete = V._run(df, suite, V._result_format("_row_id"), suite.name, entries)
+    finally:
+        df.unpersist()
+    expected = set()
+    for _exp, name in entries:
+        result = complete[name]
+        if not result.success:
+            expected |= {(str(i), name) for i in V._index_ids(result.result["unexpected_index_list"], "_row_id")}
+    assert len({e for _, e in expected}) >= 7  # several kinds of failure
+    assert failed_pairs(outcome) == expected
+    assert outcome.table_failures == []
+    by_name = {o.name: o for o in outcome.outcomes}
+    for name in {e for _, e in expected}:
+        assert by_name[name].unexpected_count == complete[name].result["unexpected_count"]
+
+
+def test_fallback_to_gx_complete_lists_the_same_rows(dirty, spark, monkeypatch):
+    """If GX's conditions cannot be had (or disagree with its counts), GX's COMPLETE result lists the rows."""
+    from jobs.lib import validation as V
+
+    monkeypatch.setattr(V, "_conditions", lambda *a, **k: (None, {}))
+    df = silver_frame(spark, "credit_default", 40)
+    df = with_values(df, "credit_amount", {"r000003": None, "r000007": None, "r000011": -50.0}, "double")
+    df = with_values(df, "age_in_years", {"r000005": 150, "r000011": 12}, "int")
+    df = with_values(df, "purpose", {"r000009": "space travel"}, "string")
+    df = with_values(df, "application_id", {"r000013": "CD-20260101-000015"}, "string")
+    fallback = validate(df, "credit_default_silver")
+    assert failed_pairs(fallback) == failed_pairs(dirty)
+    assert [(o.name, o.success, o.unexpected_count) for o in fallback.outcomes] == [
+        (o.name, o.success, o.unexpected_count) for o in dirty.outcomes]
+
+
 def test_missing_column_is_a_table_failure(spark):
     df = silver_frame(spark, "credit_default", 20).drop("purpose")
     outcome = validate(df, "credit_default_silver")
