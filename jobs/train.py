@@ -241,16 +241,14 @@ def register_and_gate(c: MlflowClient, use_case: UseCase, run_id: str,
     was already judged keeps its decision)."""
     version = registry.version_of_run(c, use_case.name, run_id)
     if version is not None and version.tags.get("gate_decision"):
-        stored = json.loads(version.tags["gate_decision"])
-        stored.pop("summary", None)
-        return version, registry.GateDecision(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+        return version, registry.GateDecision.from_tag(version.tags["gate_decision"])
     run = c.get_run(run_id)
     if version is None:
         version = registry.register(c, use_case, run.data.tags["model_uri"], run_id,
                                     tags={"logical_date": run.data.tags.get("logical_date", ""),
                                           "gold_version": run.data.tags.get("gold_version", "")})
     holdout = registry.load_holdout(run_id)
-    check = fairness_check or registry.disparate_impact_check
+    check = fairness_check or registry.fairness_check
     protected = holdout[[a for a in use_case.protected_attributes if a in holdout.columns]]
     fairness = check(protected, holdout[modeling.LABEL].to_numpy(), holdout["score"].to_numpy(), use_case,
                      use_case.model.decision_cutoff)

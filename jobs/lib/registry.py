@@ -23,10 +23,10 @@ Note on "the same holdout": the holdout is the most recent rows of the *new* tra
 new data arrived since the champion was trained, some holdout rows may have been in the champion's
 training window, which favours the champion: the comparison errs on the side of keeping it.
 
-**Fairness hook.** :func:`gate` takes a :class:`FairnessResult`. The training job computes it with
-:func:`disparate_impact_check` (the 80% rule on each protected attribute, numeric ones bucketed by
-``fairness.age_buckets``) unless it is given another ``fairness_check`` callable with the same signature
-— the place where the governance module's full check (disparate impact + equal opportunity) plugs in.
+**Fairness hook.** :func:`gate` takes a :class:`FairnessResult`. The training job computes it on the holdout
+with :func:`fairness_check` — the governance module's statistics (:mod:`jobs.lib.fairness`: disparate impact
+with the 80% rule and equal opportunity, per protected attribute) with the use case's thresholds — unless
+it is given another callable with the same signature (``train(..., fairness_check=...)``).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout.parquet"
 FEATURE_SPEC_ARTIFACT = "feature_spec.json"
-MIN_GROUP_SIZE = 30  # smaller groups of a protected attribute are reported, not judged
+TAG_LIMIT = 5000  # characters of an MLflow tag value
 
 
 class RegistryError(RuntimeError):
@@ -136,53 +136,23 @@ class FairnessResult:
 FairnessCheck = Callable[[pd.DataFrame, np.ndarray, np.ndarray, UseCase, float], FairnessResult]
 
 
-def groups_of(values: pd.Series, buckets: Sequence[float]) -> pd.Series:
-    """Group labels of a protected attribute: numeric values bucketed by ``buckets`` edges
-    (``<25``, ``25-35``, ..., ``>=65``; bucket i holds ``edges[i-1] <= v < edges[i]``), others as text;
-    missing values form the group ``missing``."""
-    s = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        edges = [float(b) for b in buckets]
-        names = [f"<{edges[0]:g}", *(f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])), f">={edges[-1]:g}"]
-        idx = np.searchsorted(np.asarray(edges), s.to_numpy(dtype=float), side="right")
-        out = pd.Series([names[i] for i in idx], dtype="object")
-        out[s.isna().to_numpy()] = "missing"
-        return out
-    return s.astype("object").where(s.notna(), "missing").astype(str)
+def fairness_check(protected: pd.DataFrame, y_true: np.ndarray, score: np.ndarray, use_case: UseCase,
+                   cutoff: float) -> FairnessResult:
+    """The default fairness hook: :func:`jobs.lib.fairness.fairness_by_attribute` (the governance report's
+    own definitions) with the use case's ``fairness`` thresholds — disparate impact (80% rule on the
+    favourable outcome) and equal opportunity difference per protected attribute, numeric attributes
+    bucketed by ``fairness.age_buckets``, groups under the minimum size reported but not judged."""
+    from jobs.lib.fairness import FairnessThresholds, fairness_by_attribute
 
-
-def disparate_impact(favourable: np.ndarray, groups: pd.Series, min_group_size: int = MIN_GROUP_SIZE
-                     ) -> dict[str, Any]:
-    """Favourable-outcome rate per group and the disparate impact ratio: min / max rate over the groups with
-    at least ``min_group_size`` rows (``None`` when fewer than two such groups)."""
-    fav = np.asarray(favourable, dtype=float)
-    rates = {str(g): (float(fav[(groups == g).to_numpy()].mean()), int((groups == g).sum()))
-             for g in sorted(groups.unique())}
-    judged = {g: r for g, (r, n) in rates.items() if n >= min_group_size}
-    ratio = None
-    if len(judged) >= 2 and max(judged.values()) > 0:
-        ratio = min(judged.values()) / max(judged.values())
-    return {"rates": {g: {"rate": r, "n": n, "judged": g in judged} for g, (r, n) in rates.items()},
-            "ratio": ratio, "worst": min(judged, key=judged.get) if judged else None,
-            "best": max(judged, key=judged.get) if judged else None}
-
-
-def disparate_impact_check(protected: pd.DataFrame, y_true: np.ndarray, score: np.ndarray, use_case: UseCase,
-                           cutoff: float) -> FairnessResult:
-    """The default fairness hook: the 80% rule (``fairness.disparate_impact_min``) on the favourable outcome
-    for every protected attribute present in ``protected``. ``y_true`` is unused here (a check of equal
-    opportunity would need it)."""
     cfg: Fairness = use_case.fairness
-    flagged = np.asarray(score) >= cutoff
-    favourable = flagged if cfg.positive_is_favourable else ~flagged
-    reasons, detail = [], {}
-    for attribute in protected.columns:
-        di = disparate_impact(favourable, groups_of(protected[attribute], cfg.age_buckets))
-        detail[attribute] = di
-        if di["ratio"] is not None and di["ratio"] < cfg.disparate_impact_min:
-            reasons.append(f"disparate impact {di['ratio']:.2f} for {attribute} ({di['worst']} vs {di['best']}) "
-                           f"below {cfg.disparate_impact_min:g}")
-    return FairnessResult(ok=not reasons, reasons=tuple(reasons), detail=detail)
+    thresholds = FairnessThresholds(disparate_impact_min=cfg.disparate_impact_min,
+                                    equal_opportunity_max_diff=cfg.equal_opportunity_max_diff,
+                                    age_buckets=tuple(cfg.age_buckets))
+    by_attribute = fairness_by_attribute(protected, y_true, score, cutoff, thresholds,
+                                         positive_is_favourable=cfg.positive_is_favourable)
+    reasons = tuple(r for a in by_attribute.values() for r in a.failures)
+    return FairnessResult(ok=all(a.ok for a in by_attribute.values()), reasons=reasons,
+                          detail={k: v.to_dict() for k, v in by_attribute.items()})
 
 
 def fairness_not_checked(*_: Any) -> FairnessResult:
@@ -216,6 +186,23 @@ class GateDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "summary": self.summary}
+
+    def to_tag(self, limit: int = TAG_LIMIT) -> str:
+        """JSON of the decision that fits an MLflow tag (long reasons shortened; :meth:`from_tag` reads it)."""
+        data = asdict(self)
+        for width in (500, 100, 0):
+            for key in ("reasons", "fairness_reasons"):
+                data[key] = [r[:width] for r in getattr(self, key)][:10] if width else []
+            text = json.dumps(data)
+            if len(text) <= limit:
+                return text
+        return text[:limit]
+
+    @classmethod
+    def from_tag(cls, text: str) -> GateDecision:
+        data = json.loads(text)
+        data.pop("summary", None)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def decide(gate: Gate, challenger_auc: float, champion_auc: float | None = None,
@@ -295,8 +282,8 @@ def gate(c: MlflowClient, use_case: UseCase, version: ModelVersion, challenger_a
 
 def record(c: MlflowClient, name: str, version: str, decision: GateDecision) -> None:
     c.set_model_version_tag(name, version, "gate_status", "passed" if decision.passed else "failed")
-    c.set_model_version_tag(name, version, "gate_reason", decision.summary[:5000])
-    c.set_model_version_tag(name, version, "gate_decision", json.dumps(decision.to_dict())[:5000])
+    c.set_model_version_tag(name, version, "gate_reason", decision.summary[:TAG_LIMIT])
+    c.set_model_version_tag(name, version, "gate_decision", decision.to_tag())
     c.set_model_version_tag(name, version, "fairness_status", "ok" if decision.fairness_ok else "failed")
     c.update_model_version(name, version, description=f"Quality gate {decision.summary}")
 

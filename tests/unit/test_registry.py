@@ -34,6 +34,15 @@ def test_a_champion_that_cannot_be_scored_fails_the_gate_with_the_reason():
     assert not decision.passed and decision.reasons == ("cannot compare with champion v2: needs feature(s) ['x']",)
 
 
+def test_a_decision_round_trips_through_a_tag_even_with_long_reasons():
+    decision = registry.decide(GATE, 0.6, 0.78, "3", registry.FairnessResult(False, tuple("x" * 900 for _ in range(20))))
+    text = decision.to_tag()
+    assert len(text) <= registry.TAG_LIMIT
+    back = registry.GateDecision.from_tag(text)
+    assert (back.passed, back.challenger_auc, back.champion_version, back.champion_auc) == (False, 0.6, "3", 0.78)
+    assert registry.GateDecision.from_tag(registry.decide(GATE, 0.8).to_tag()) == registry.decide(GATE, 0.8)
+
+
 def test_fairness_blocks_only_when_enforced():
     unfair = registry.FairnessResult(ok=False, reasons=("disparate impact 0.50 for age (<25 vs 35-50) below 0.8",))
     blocked = registry.decide(GATE, 0.8, fairness=unfair)
@@ -44,28 +53,28 @@ def test_fairness_blocks_only_when_enforced():
     assert "fairness (not enforced): disparate impact 0.50" in advisory.summary
 
 
-def test_numeric_protected_attributes_are_bucketed():
-    groups = registry.groups_of(pd.Series([20, 25, 34, 35, 70, None]), [25, 35, 50, 65])
-    assert list(groups) == ["<25", "25-35", "25-35", "35-50", ">=65", "missing"]
-    assert list(registry.groups_of(pd.Series(["a", None]), [25])) == ["a", "missing"]
-
-
-def test_disparate_impact_by_hand():
-    groups = pd.Series(["a"] * 4 + ["b"] * 4 + ["c"] * 2)
-    favourable = np.array([1, 1, 0, 0, 1, 1, 1, 1, 0, 0])
-    di = registry.disparate_impact(favourable, groups, min_group_size=3)
-    assert di["ratio"] == pytest.approx(0.5) and (di["worst"], di["best"]) == ("a", "b")
-    assert di["rates"]["c"] == {"rate": 0.0, "n": 2, "judged": False}  # too small to judge
-
-
-def test_the_default_fairness_hook_applies_the_80_percent_rule_to_the_favourable_outcome():
+def test_the_default_fairness_hook_applies_the_use_cases_thresholds_to_the_favourable_outcome():
     credit = load_use_case("credit_default")  # risk model: favourable = not flagged (score < cutoff)
     protected = pd.DataFrame({"foreign_worker": ["yes"] * 40 + ["no"] * 40})
     scores = np.array([0.9] * 20 + [0.1] * 20 + [0.1] * 40)  # half the "yes" group flagged, none of "no"
-    result = registry.disparate_impact_check(protected, np.zeros(80), scores, credit, 0.5)
-    assert not result.ok and result.reasons == ("disparate impact 0.50 for foreign_worker (yes vs no) below 0.8",)
+    result = registry.fairness_check(protected, np.zeros(80), scores, credit, 0.5)
+    assert not result.ok and len(result.reasons) == 1
+    assert result.reasons[0].startswith("disparate impact 0.50 for foreign_worker=yes below 0.8")
+    assert result.detail["foreign_worker"]["min_disparate_impact"] == pytest.approx(0.5)
     lead = load_use_case("lead_scoring")  # propensity model: favourable = selected
-    result = registry.disparate_impact_check(protected.rename(columns={"foreign_worker": "marital"}), np.zeros(80),
-                                             scores, lead, 0.5)
-    assert not result.ok and "(no vs yes)" in result.reasons[0]
-    assert registry.disparate_impact_check(protected, np.zeros(80), np.full(80, 0.2), credit, 0.5).ok
+    result = registry.fairness_check(protected.rename(columns={"foreign_worker": "marital"}), np.zeros(80), scores,
+                                     lead, 0.5)
+    assert not result.ok and result.reasons[0].startswith("disparate impact 0.00 for marital=no")
+    assert registry.fairness_check(protected, np.zeros(80), np.full(80, 0.2), credit, 0.5).ok
+
+
+def test_the_default_fairness_hook_checks_equal_opportunity_and_buckets_ages():
+    credit = load_use_case("credit_default")
+    ages = pd.DataFrame({"age_in_years": [22] * 40 + [40] * 40})  # buckets <25 and 35-49
+    y = np.array(([1] * 20 + [0] * 20) * 2)
+    scores = np.array([0.9] * 20 + [0.1] * 20 + [0.9] * 10 + [0.1] * 30)  # TPR 1.0 for <25, 0.5 for 35-49
+    result = registry.fairness_check(ages, y, scores, credit, 0.5)
+    assert not result.ok
+    assert any(r.startswith("equal opportunity difference 0.50 for age_in_years") for r in result.reasons)
+    groups = {g["group"] for g in result.detail["age_in_years"]["groups"]}
+    assert groups == {"<25", "35-49"}
