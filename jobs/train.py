@@ -71,6 +71,7 @@ def load_training_rows(spark: SparkSession, use_case: UseCase, ds: str) -> tuple
                                          "first")
     version = lake.version(table)
     frame = lake.read(table, version=version, spark=spark).where(F.col("ds") <= ds).toPandas()
+    frame.attrs = {}  # Spark Connect attaches its plan metrics here; they would follow the frame into Parquet
     return frame, table, version
 
 
