@@ -24,8 +24,9 @@ When the window holds few distinct dates a cut can fall inside one date; no row 
 older than any row of an earlier one.
 
 **Search.** Optuna TPE (seeded) over ``model.search.space``; each trial fits on train with early stopping on
-validation AUC (``EARLY_STOPPING_ROUNDS``) and Optuna's ``XGBoostPruningCallback`` (median pruner) stopping
-unpromising trials early; ``scale_pos_weight`` = negatives / positives of the fitting data. The study lives
+validation AUC (``EARLY_STOPPING_ROUNDS``) and Optuna's ``XGBoostPruningCallback`` (from ``optuna-integration``;
+median pruner, validation AUC reported every ``PRUNING_INTERVAL`` rounds) stopping unpromising trials early;
+``scale_pos_weight`` = negatives / positives of the fitting data; one XGBoost thread, seeds fixed. The study lives
 in an RDB (SQLite file beside the MLflow store by default, :func:`optuna_storage`), named
 ``<use_case>-<ds>`` and loaded if it exists: a search interrupted by a crash resumes and runs only the
 missing trials (``n_trials`` is the study's total); a rerun of a finished date runs none and refits the
