@@ -416,6 +416,29 @@ class Fairness:
 
 
 @dataclass(frozen=True)
+class ScorecardChecks:
+    """Quality checks a scorecard draft must pass before a person may activate it (jobs/scorecard_job.py)."""
+
+    min_samples: int  # training rows the draft was fitted on
+    default_rate_range: tuple[float, float]  # (low, high) share of bads in those rows
+    auc_floor: float  # AUC on the most recent rows
+    max_weight_change: float  # relative coefficient change vs the active scorecard (below this)
+    min_correlation: float  # Pearson correlation of draft vs active scores on the same rows (above this)
+    max_band_psi: float = 0.25  # PSI of the score bands, draft vs active
+
+
+@dataclass(frozen=True)
+class ScorecardSettings:
+    """Points scaling of a credit scorecard: ``base_score`` points at ``base_odds`` (good:bad), ``pdo`` points
+    to double the odds; and the draft's quality checks."""
+
+    base_score: float
+    base_odds: float
+    pdo: float
+    checks: ScorecardChecks
+
+
+@dataclass(frozen=True)
 class UseCase:
     name: str
     description: str
@@ -438,6 +461,7 @@ class UseCase:
     gate: Gate | None = None  # required with 'model'
     fairness: Fairness = field(default_factory=Fairness)
     extra: dict[str, Any] = field(default_factory=dict)
+    scorecard: ScorecardSettings | None = None  # None: no points scorecard (no 'scorecard' section)
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -546,13 +570,14 @@ def _parse_use_case(path: Path) -> UseCase:
         raise ConfigError(f"{path}: missing key 'gate' (a use case with a 'model' needs its quality gate)")
     fairness = _parse_fairness(top.section("fairness"), path) if "fairness" in top.data else Fairness()
     extra = top.get("extra", dict, {})  # free-form section for later stages (training, scoring)
+    scorecard = _parse_scorecard(top.section("scorecard"), path) if "scorecard" in top.data else None
     top.done()
     return UseCase(
         name=name, description=description, source_file=path, source=source, schema=schema,
         primary_key=primary_key, event_timestamp=event_timestamp, entity=entity, label=label, pii=pii,
         protected_attributes=protected, required=required, outlier_columns=outliers, features=features,
         forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, model=model, gate=gate,
-        fairness=fairness, extra=extra,
+        fairness=fairness, extra=extra, scorecard=scorecard,
     )
 
 
@@ -648,6 +673,34 @@ def _parse_fairness(f: _Section, path: Path) -> Fairness:
     f.done()
     return Fairness(disparate_impact_min=di, equal_opportunity_max_diff=eo, age_buckets=tuple(buckets),
                     positive_is_favourable=favourable)
+
+
+def _parse_scorecard(s: _Section, path: Path) -> ScorecardSettings:
+    base_score, base_odds, pdo = s.get("base_score", float), s.get("base_odds", float), s.get("pdo", float)
+    for key, value in (("base_odds", base_odds), ("pdo", pdo)):
+        if value <= 0:
+            raise ConfigError(f"{path}: key 'scorecard.{key}' must be > 0, got {value}")
+    c = s.section("checks")
+    min_samples = c.get("min_samples", int)
+    if min_samples < 1:
+        raise ConfigError(f"{path}: key 'scorecard.checks.min_samples' must be >= 1, got {min_samples}")
+    rate = c.get("default_rate_range", list)
+    if (len(rate) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in rate)
+            or not 0 <= rate[0] < rate[1] <= 1):
+        raise ConfigError(f"{path}: key 'scorecard.checks.default_rate_range' must be [low, high] with "
+                          f"0 <= low < high <= 1, got {rate}")
+    checks = ScorecardChecks(
+        min_samples=min_samples, default_rate_range=(float(rate[0]), float(rate[1])),
+        auc_floor=_fraction(c, "auc_floor", 0.5, 1.0),
+        max_weight_change=c.get("max_weight_change", float), min_correlation=_fraction(c, "min_correlation", -1.0, 1.0),
+        max_band_psi=c.get("max_band_psi", float, 0.25),
+    )
+    c.done()
+    s.done()
+    for key in ("max_weight_change", "max_band_psi"):
+        if getattr(checks, key) <= 0:
+            raise ConfigError(f"{path}: key 'scorecard.checks.{key}' must be > 0, got {getattr(checks, key)}")
+    return ScorecardSettings(base_score=base_score, base_odds=base_odds, pdo=pdo, checks=checks)
 
 
 def use_case_names(directory: Path | None = None) -> list[str]:

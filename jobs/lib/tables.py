@@ -38,3 +38,15 @@ def quarantine(use_case: str, cfg: Settings | None = None) -> str:
 def quality(use_case: str, cfg: Settings | None = None) -> str:
     """One data-quality record per batch, layer and stream, partitioned by ``ds`` and ``layer``."""
     return _cfg(cfg).table_path("quality", use_case, "batches")
+
+
+def governance(use_case: str, cfg: Settings | None = None) -> str:
+    """One governance report per model version (score, trust level, fairness, the report as JSON);
+    not partitioned (a few rows per year), upserted on ``(model_name, model_version)``."""
+    return _cfg(cfg).table_path("governance", use_case, "reports")
+
+
+def scorecards(use_case: str, cfg: Settings | None = None) -> str:
+    """Root of the use case's scorecard store: ``versions`` (one row per draft, with status and checks) and
+    ``points`` (one row per version, feature and bin) Delta tables under it."""
+    return f"{_cfg(cfg).paths.lakehouse.rstrip('/')}/scorecards/{use_case}"

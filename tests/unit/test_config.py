@@ -179,3 +179,28 @@ def test_a_wrong_model_gate_or_fairness_key_names_file_and_key(conf, change, mes
     _edit(conf / "use_cases" / "lead_scoring.yaml", change)
     with pytest.raises(ConfigError, match=message):
         load_use_case("lead_scoring", directory=conf)
+
+
+def test_scorecard_section_is_optional_and_typed():
+    sc = load_use_case("credit_default").scorecard
+    assert sc is not None and (sc.base_score, sc.base_odds, sc.pdo) == (600.0, 50.0, 20.0)
+    c = sc.checks
+    assert c.min_samples == 500 and c.default_rate_range == (0.01, 0.5) and c.auc_floor == 0.7
+    assert (c.max_weight_change, c.min_correlation, c.max_band_psi) == (0.5, 0.8, 0.25)
+    assert load_use_case("lead_scoring").scorecard is None  # no section: no scorecard
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["scorecard"].pop("pdo"), r"credit_default.yaml: missing key 'scorecard.pdo'"),
+    (lambda d: d["scorecard"].update(pdo=0), r"key 'scorecard.pdo' must be > 0"),
+    (lambda d: d["scorecard"].update(base_score="600"), r"key 'scorecard.base_score' must be float, got str"),
+    (lambda d: d["scorecard"]["checks"].update(default_rate_range=[0.5, 0.1]),
+     r"key 'scorecard.checks.default_rate_range' must be \[low, high\]"),
+    (lambda d: d["scorecard"]["checks"].update(auc_floor=1.2), r"key 'scorecard.checks.auc_floor' must be between"),
+    (lambda d: d["scorecard"]["checks"].update(min_corr=0.8), r"unknown key 'scorecard.checks.min_corr'"),
+    (lambda d: d["scorecard"].update(colour="blue"), r"unknown key 'scorecard.colour'"),
+])
+def test_a_wrong_scorecard_key_names_file_and_key(conf, change, message):
+    _edit(conf / "use_cases" / "credit_default.yaml", change)
+    with pytest.raises(ConfigError, match=message):
+        load_use_case("credit_default", directory=conf)
