@@ -118,15 +118,67 @@ def count_by_reason(quarantined: DataFrame) -> dict[str, int]:
     return {r["rule"]: int(r["count"]) for r in quarantined.groupBy("rule").count().collect()}
 
 
+def committed_rows(spark: SparkSession, table: str, partition: dict[str, str]) -> int:
+    """Rows the table's current snapshot holds in ``partition`` (partition column -> value).
+
+    Under the embedded delta-rs engine: the snapshot's files for the partition, from the Delta log, and the row
+    count in each file's Parquet footer — what was committed, read without a Spark job (a Spark count would
+    read every column of every row through the Python data source). Otherwise: a Spark count of the partition.
+    """
+    from pyspark.sql import functions as F
+
+    if lake.engine(spark) == lake.DELTA_RS:
+        from deltalake import DeltaTable
+
+        from jobs.lib.delta_rs import table_uri
+
+        dataset = DeltaTable(table_uri(table)).to_pyarrow_dataset(
+            partitions=[(k, "=", str(v)) for k, v in partition.items()])
+        return int(dataset.count_rows())
+    df = lake.read(table, spark=spark)
+    for column, value in partition.items():
+        df = df.where(F.col(column) == value)
+    return df.count()
+
+
+def committed_counts(spark: SparkSession, table: str, partition: dict[str, str], columns: list[str]
+                     ) -> dict[tuple, int]:
+    """Committed rows of ``partition`` counted by the values of ``columns`` (meant for small partitions, e.g. a
+    date's quarantine). Under delta-rs only those columns of the partition's files are read, on the driver."""
+    from collections import Counter
+
+    if lake.engine(spark) == lake.DELTA_RS:
+        from deltalake import DeltaTable
+
+        from jobs.lib.delta_rs import table_uri
+
+        dataset = DeltaTable(table_uri(table)).to_pyarrow_dataset(
+            partitions=[(k, "=", str(v)) for k, v in partition.items()])
+        data = dataset.to_table(columns=list(columns)).to_pydict()
+        return dict(Counter(zip(*(data[c] for c in columns))))
+    df = lake.read(table, spark=spark)
+    for column, value in partition.items():
+        df = df.where(f"`{column}` = '{value}'")
+    return {tuple(r[c] for c in columns): int(r["count"]) for r in df.groupBy(*columns).count().collect()}
+
+
 def reconcile_and_record(spark: SparkSession, use_case: str, ds: str, layer: str, records: list[BatchQuality],
-                         output_table: Callable[[str], str]) -> None:
+                         output_table: Callable[[str], str], reasons_from_quarantine: bool = False) -> None:
     """Count what the layer committed (its output partition and its quarantine rows for ``ds``), write the
-    quality records, then fail loudly if any stream's counts do not reconcile."""
-    committed_q = {r["stream"]: int(r["count"]) for r in lake.read(tables.quarantine(use_case))
-                   .where(f"ds = '{ds}' AND layer = '{layer}'").groupBy("stream").count().collect()}
+    quality records, then fail loudly if any stream's counts do not reconcile.
+
+    ``reasons_from_quarantine``: also take each record's ``quarantined_by_reason`` (by rule) from the committed
+    quarantine rows (bronze, whose reasons are one rule per row)."""
+    committed = committed_counts(spark, tables.quarantine(use_case), {"ds": ds, "layer": layer}, ["stream", "rule"])
+    committed_q: dict[str, int] = {}
+    for (stream, _rule), n in committed.items():
+        committed_q[stream] = committed_q.get(stream, 0) + n
     for record in records:
-        record.rows_out = lake.read(output_table(record.stream)).where(f"ds = '{ds}'").count()
+        record.rows_out = committed_rows(spark, output_table(record.stream), {"ds": ds})
         record.quarantined = committed_q.get(record.stream, 0)
+        if reasons_from_quarantine:
+            record.quarantined_by_reason = {rule: n for (stream, rule), n in committed.items()
+                                            if stream == record.stream}
         if record.quarantined:
             record.status = "ok_with_quarantine"
     write_quality(spark, use_case, ds, layer, records)
