@@ -29,7 +29,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase, settings
 from jobs.lib.delta_rs import filesystem
-from jobs.lib.quality import BatchQuality, count_by_reason, empty_quarantine, reconcile_and_record, write_quarantine
+from jobs.lib.quality import BatchQuality, empty_quarantine, reconcile_and_record, write_quarantine
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -63,18 +63,39 @@ def landing_files(folder: str) -> list[str] | None:
     return sorted(prefix + f for f in files)
 
 
-def read_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
-    """Every line of the files with its file, 1-based line number and the file's modification time."""
-    from pyspark.sql import Window
+def read_lines(spark: SparkSession, files: Sequence[str]) -> tuple[DataFrame, int, dict[str, str]]:
+    """Every line of the files with its file, 1-based line number and the file's modification time; also the
+    number of lines and each file's first line (its header).
+
+    Line numbers without sorting: Spark reads a file in splits (``_metadata.file_block_start``) and a line
+    belongs to the split it starts in, so a file's lines are its splits' lines in split order. One small
+    aggregate gives each split's line count and first row id (``monotonically_increasing_id`` grows by one
+    along a split); a line's number is then the lines of the file's earlier splits plus its place in its own
+    split. (A window numbering rows per file puts a whole file in one task and sorts it.)
+    """
     from pyspark.sql import functions as F
 
     raw = (spark.read.text(list(files))
            .select("value", F.col("_metadata.file_path").alias("file_path"),
-                   F.col("_metadata.file_modification_time").alias("file_time"))
+                   F.col("_metadata.file_modification_time").alias("file_time"),
+                   F.col("_metadata.file_block_start").alias("_block"))
            .withColumn("_order", F.monotonically_increasing_id()))
-    # Within one file, Spark's splits keep file order, so the id grows with the offset in the file.
-    return raw.withColumn("line_number", F.row_number().over(Window.partitionBy("file_path").orderBy("_order"))
-                          ).drop("_order")
+    splits = (raw.groupBy("file_path", "_block")
+              .agg(F.min("_order").alias("first"), F.count(F.lit(1)).alias("n"),
+                   F.min_by("value", "_order").alias("first_line"))
+              .collect())
+    base, headers, seen, total = [], {}, {}, 0
+    for split in sorted(splits, key=lambda r: (r["file_path"], r["_block"])):
+        done = seen.get(split["file_path"], 0)
+        if done == 0:
+            headers[split["file_path"]] = split["first_line"]
+        base.append((split["file_path"], split["_block"], done + 1 - split["first"]))
+        seen[split["file_path"]] = done + split["n"]
+        total += split["n"]
+    offsets = spark.createDataFrame(base, "file_path string, _block bigint, _base bigint")
+    lines = (raw.join(F.broadcast(offsets), ["file_path", "_block"])
+             .select("value", "file_path", "file_time", (F.col("_order") + F.col("_base")).alias("line_number")))
+    return lines, total, headers
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
@@ -82,12 +103,15 @@ def _split_header(line: str, delimiter: str) -> list[str]:
 
 
 def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root: str,
-          ds: str, batch: str) -> tuple[DataFrame, DataFrame]:
-    """Split landing lines into bronze rows and quarantine rows (with reason and rule)."""
+          ds: str, batch: str, headers: dict[str, str]) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split landing lines into bronze rows and quarantine rows (with reason and rule).
+
+    ``headers``: each file's first line. Also returns the checked lines (every line after the header, with
+    its ``reason``, null when good): both outputs read it, so the caller may persist it.
+    """
     from pyspark.sql import functions as F
 
     expected = list(columns)
-    headers = {r["file_path"]: r["value"] for r in lines.where("line_number = 1").select("file_path", "value").collect()}
     file_header_problem: dict[str, str] = {}
     file_columns: dict[str, list[str]] = {}
     for path, header in headers.items():
@@ -124,8 +148,9 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
         .when(field_count != n_fields,
               F.format_string("field_count: expected %d fields, got %d", n_fields, field_count))
     )
-    rule = F.regexp_extract(reason, r"^([a-z_]+):", 1)
-    checked = body.withColumn("reason", reason).withColumn("_source_file", relative)
+    rule = F.regexp_extract("reason", r"^([a-z_]+):", 1)
+    checked = body.select("value", "file_path", "file_time", "line_number", reason.alias("reason"),
+                          relative.alias("_source_file"))
 
     quarantine = checked.where(F.col("reason").isNotNull()).select(
         F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
@@ -155,7 +180,7 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
             rows = rows.unionByName(frame)
     else:
         rows = lines.sparkSession.createDataFrame([], bronze_ddl(expected))
-    return rows, quarantine
+    return rows, quarantine, checked
 
 
 def bronze_ddl(columns: Sequence[str]) -> str:
@@ -185,28 +210,31 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
                               status="ok" if files is not None else "no_landing_folder",
                               detail=f"{len(files or [])} file(s) from {folder}")
         if files:
-            lines = read_lines(spark, files).persist()
-            rows, bad = parse(lines, columns, use_case.source.delimiter, cfg.paths.landing, ds, batch)
-            record.rows_in = lines.where("line_number > 1").count()
-            bad = bad.withColumn("stream", F.lit(stream))
-            record.quarantined_by_reason = count_by_reason(bad)
-            quarantined.append(bad)
+            lines, n_lines, headers = read_lines(spark, files)
+            rows, bad, checked = parse(lines, columns, use_case.source.delimiter, cfg.paths.landing, ds, batch,
+                                       headers)
+            record.rows_in = n_lines - len(headers)  # every line but each file's header
+            # Both writes (bronze rows, quarantine) read the checked lines: parse the landing files once.
+            cached.append(checked.persist())
+            quarantined.append(bad.withColumn("stream", F.lit(stream)))
         else:
-            lines, rows = None, spark.createDataFrame([], bronze_ddl(columns))
+            rows = spark.createDataFrame([], bronze_ddl(columns))
         lake.write(rows, tables.bronze(use_case.name, stream), mode="overwrite", partition_by=["ds"],
                    replace_where=f"ds = '{ds}'")
-        if lines is not None:
-            cached.append(lines)
         records.append(record)
 
     all_bad = empty_quarantine(spark).drop("ds", "layer")
     for frame in quarantined:
         all_bad = all_bad.unionByName(frame)
-    write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
-    for lines in cached:
-        lines.unpersist()
-    # Reconcile against what was committed, not against what we meant to write.
-    reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.bronze(use_case.name, stream))
+    try:
+        write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+    # Reconcile against what was committed, not against what we meant to write; the quarantined counts by
+    # rule come from the committed quarantine rows too.
+    reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.bronze(use_case.name, stream),
+                         reasons_from_quarantine=True)
     return records
 
 
