@@ -76,8 +76,9 @@ def hash_pii(df: DataFrame, columns: Sequence[str], salt: str) -> DataFrame:
     return df
 
 
-def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
-    """Keep the latest received row per key; rows with a null key are never merged together."""
+def dedup_rank(df: DataFrame, keys: Sequence[str], among: Column | None = None) -> Column:
+    """Rank of a row among the rows of its key, latest received first (1 = kept); rows with a null key are
+    never merged together. ``among``: rank only among rows where it holds (the others form their own groups)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -85,9 +86,18 @@ def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFram
     for k in keys:
         null_key = null_key | F.col(k).isNull()
     group = [F.when(null_key, F.col("_row_id")).otherwise(F.col(k).cast("string")) for k in keys]
+    if among is not None:
+        group.insert(0, F.coalesce(among, F.lit(False)))
     order = [F.col("_ingest_time").desc(), F.col("_source_file").desc(), F.col("_row_number").desc()]
-    ranked = df.withColumn("__rank", F.row_number().over(Window.partitionBy(*group).orderBy(*order)))
-    return ranked.where("__rank = 1").drop("__rank"), ranked.where("__rank > 1").drop("__rank")
+    return F.row_number().over(Window.partitionBy(*group).orderBy(*order))
+
+
+def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
+    """Keep the latest received row per key; rows with a null key are never merged together."""
+    from pyspark.sql import functions as F
+
+    ranked = df.withColumn("__rank", dedup_rank(df, keys))
+    return ranked.where(F.col("__rank") == 1).drop("__rank"), ranked.where(F.col("__rank") > 1).drop("__rank")
 
 
 def label_rules(df: DataFrame, use_case: UseCase) -> DataFrame:
@@ -106,28 +116,45 @@ def label_rules(df: DataFrame, use_case: UseCase) -> DataFrame:
     return out
 
 
-def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float) -> DataFrame:
-    """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null)."""
+def outlier_stats(columns: Sequence[str], where: Column | None = None) -> list[Column]:
+    """Aggregates :func:`flag_outliers` needs (exact quartiles, mean, population std), over rows where ``where``
+    holds (all rows when None), so they can ride along in another aggregation over the same frame."""
+    from pyspark.sql import functions as F
+
+    aggs = []
+    for c in columns:
+        value = F.col(c) if where is None else F.when(where, F.col(c))  # the aggregates skip nulls
+        aggs += [F.percentile(value, F.array(F.lit(0.25), F.lit(0.75))).alias(f"{c}__q"),
+                 F.avg(value).alias(f"{c}__mean"), F.stddev_pop(value).alias(f"{c}__std")]
+    return aggs
+
+
+def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float,
+                  stats: dict | None = None) -> DataFrame:
+    """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null).
+
+    ``stats``: the values of :func:`outlier_stats` over ``df``'s rows, if already computed (else one job here).
+    Quartiles are exact (``percentile``, linear interpolation), as they always were.
+    """
     from pyspark.sql import functions as F
 
     if not columns:
         return df
-    aggs = []
+    if stats is None:
+        stats = df.agg(*outlier_stats(columns)).first().asDict()
+    flags = []
     for c in columns:
-        aggs += [F.percentile(c, 0.25).alias(f"{c}__q1"), F.percentile(c, 0.75).alias(f"{c}__q3"),
-                 F.avg(c).alias(f"{c}__mean"), F.stddev_pop(c).alias(f"{c}__std")]
-    stats = df.agg(*aggs).first().asDict()
-    for c in columns:
-        q1, q3, mean, std = (stats[f"{c}__{s}"] for s in ("q1", "q3", "mean", "std"))
-        if q1 is None:
-            df = df.withColumn(f"outlier_iqr_{c}", F.lit(None).cast("boolean"))
-            df = df.withColumn(f"outlier_z_{c}", F.lit(None).cast("boolean"))
+        q, mean, std = (stats[f"{c}__{s}"] for s in ("q", "mean", "std"))
+        if q is None or q[0] is None:
+            flags += [F.lit(None).cast("boolean").alias(f"outlier_iqr_{c}"),
+                      F.lit(None).cast("boolean").alias(f"outlier_z_{c}")]
             continue
+        q1, q3 = q
         low, high = q1 - iqr_k * (q3 - q1), q3 + iqr_k * (q3 - q1)
-        df = df.withColumn(f"outlier_iqr_{c}", F.when(F.col(c).isNotNull(), (F.col(c) < low) | (F.col(c) > high)))
+        flags.append(F.when(F.col(c).isNotNull(), (F.col(c) < low) | (F.col(c) > high)).alias(f"outlier_iqr_{c}"))
         z_flag = (F.abs(F.col(c) - F.lit(mean)) / F.lit(std)) > z if std else F.lit(False)
-        df = df.withColumn(f"outlier_z_{c}", F.when(F.col(c).isNotNull(), z_flag))
-    return df
+        flags.append(F.when(F.col(c).isNotNull(), z_flag).alias(f"outlier_z_{c}"))
+    return df.select("*", *flags)
 
 
 def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str]) -> DataFrame:
@@ -144,8 +171,14 @@ def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str]) -> DataF
 
 
 def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
-                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str]]:
-    """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures)."""
+                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str], DataFrame]:
+    """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures, the
+    persisted frame both outputs read — the caller unpersists it once they are written).
+
+    Spark work: one pass reads bronze, casts, hashes and ranks duplicates into a persisted frame; one
+    aggregation over it counts rows, type failures, duplicates and filled cells; the validation (GX) judges
+    the deduplicated rows; one aggregation gives the outlier statistics of the rows that passed.
+    """
     from pyspark.sql import functions as F
 
     from jobs.lib.validation import validate
@@ -156,86 +189,108 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
         raise FileNotFoundError(f"{use_case.name} {ds}: no bronze table {bronze_path}; run the bronze job first")
     bronze = lake.read(bronze_path).where(F.col("ds") == ds)
     bronze = bronze.withColumn("_row_id", F.concat_ws(":", "_source_file", F.col("_row_number").cast("string")))
-    typed = cast_to_schema(bronze, schema).persist()
-    rows_in = typed.count()
+    typed = cast_to_schema(bronze, schema)
+    castable = F.col("_type_error").isNull()
+    if stream == "events":  # PII hashed in the rows that cast (type failures are quarantined as they came)
+        salt = settings().pii_salt()
+        typed = typed.select(*[
+            F.when(castable, F.when(F.col(c).isNotNull(), F.sha2(F.concat(F.lit(salt), F.col(c).cast("string")),
+                                                                 256))).otherwise(F.col(c)).alias(c)
+            if c in use_case.pii else F.col(c) for c in typed.columns])
+    # Duplicates are ranked among the rows that cast (a type failure never wins or loses a key).
+    staged = typed.withColumn("__rank", F.when(castable, dedup_rank(typed, use_case.primary_key, among=castable)))
+    staged = staged.persist()
+    kept_flag = F.col("__rank") == 1
+    type_columns = [c for c, t in schema.items() if t != "string"]
+    counts = staged.agg(
+        F.count(F.lit(1)).alias("__rows"),
+        F.count(F.when(F.col("__rank") > 1, 1)).alias("__duplicates"),
+        F.count(F.when(kept_flag, 1)).alias("__kept"),
+        *[F.count(F.when(kept_flag, F.col(c))).alias(f"__filled_{c}") for c in schema],
+        *[F.count(F.when(F.col("_type_error").startswith(f"type: {c} = "), 1)).alias(f"__type_{c}")
+          for c in type_columns],
+    ).first()
+    rows_in, n_duplicates = counts["__rows"], counts["__duplicates"]
     batch = f"{use_case.name}/{stream}/{ds}"
-    type_bad = typed.where(F.col("_type_error").isNotNull()).select(
-        "*", F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
-    clean = typed.where(F.col("_type_error").isNull()).drop("_type_error")
-    if stream == "events":
-        clean = hash_pii(clean, use_case.pii, settings().pii_salt())
-    kept, duplicates = deduplicate(clean, use_case.primary_key)
-    kept = kept.persist()
-    n_duplicates = duplicates.count()
+    type_bad = staged.where(F.col("_type_error").isNotNull()).select(
+        *[c for c in staged.columns if c not in ("__rank", "_type_error")],
+        F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
+    kept = staged.where(kept_flag).drop("__rank", "_type_error")
+    by_reason = {f"type({c})": counts[f"__type_{c}"] for c in type_columns if counts[f"__type_{c}"]}
     table_failures: list[str] = []
     if stream == "events":
         outcome = validate(kept.drop("ds"), use_case.expectation_suite,
-                           directory=Path(settings().paths.expectations))
+                           directory=Path(settings().paths.expectations), persist=False)  # reads the persisted frame
         failed = outcome.failed_rows
         table_failures = [f"{o.name}: {o.observed}" for o in outcome.table_failures]
+        # Per-expectation counts name the rule that failed (a row failing two counts under both).
+        by_reason.update({o.name: o.unexpected_count for o in outcome.row_failures})
     else:
         failed = label_rules(kept, use_case)
+        by_reason.update({r["expectation"]: int(r["count"]) for r in failed.groupBy("expectation").count().collect()})
     reasons = failed.groupBy("_row_id").agg(
         F.concat_ws("; ", F.array_sort(F.collect_set("expectation"))).alias("reason"))
-    rule_bad = kept.join(reasons, "_row_id", "inner").withColumn("rule", F.lit("expectation"))
-    good = kept.join(reasons.select("_row_id"), "_row_id", "left_anti")
-    quarantine = _quarantine_rows(type_bad.drop("_type_error"), stream, use_case.primary_key).unionByName(
+    n_rule_bad = reasons.count()  # small (failed rows only)
+    rule_bad = kept.join(F.broadcast(reasons), "_row_id", "inner").withColumn("rule", F.lit("expectation"))
+    good = kept.join(F.broadcast(reasons.select("_row_id")), "_row_id", "left_anti")
+    quarantine = _quarantine_rows(type_bad, stream, use_case.primary_key).unionByName(
         _quarantine_rows(rule_bad, stream, use_case.primary_key))
-    # Per-expectation counts name the rule that failed (a row failing two counts under both).
-    by_reason = {f"type({r['c']})": int(r["count"]) for r in
-                 type_bad.groupBy(F.regexp_extract("reason", r"^type: (\S+)", 1).alias("c")).count().collect()}
-    for r in failed.groupBy("expectation").count().collect():
-        by_reason[r["expectation"]] = int(r["count"])
-    if stream == "events":
+    if stream == "events" and use_case.outlier_columns:
+        stats = good.agg(*outlier_stats(use_case.outlier_columns)).first().asDict()
         good = flag_outliers(good, use_case.outlier_columns, use_case.thresholds.outlier_iqr_k,
-                             use_case.thresholds.outlier_z)
+                             use_case.thresholds.outlier_z, stats=stats)
     ordered = [*schema, *META, *[c for c in good.columns if c.startswith("outlier_")], "ds"]
     good = good.select(*ordered)
-    n_quarantined = sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + reasons.count()
-    # Completeness: the share of filled cells among the deduplicated rows (one pass over the cached frame).
-    filled = kept.select(F.count(F.lit(1)).alias("__rows"), *[F.count(F.col(c)).alias(c) for c in schema]).first()
-    cells = filled["__rows"] * len(schema)
-    completeness = sum(filled[c] for c in schema) / cells if cells else 1.0
+    n_quarantined = sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + n_rule_bad
+    # Completeness: the share of filled cells among the deduplicated rows.
+    cells = counts["__kept"] * len(schema)
+    completeness = sum(counts[f"__filled_{c}"] for c in schema) / cells if cells else 1.0
     record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
                           quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
-    return good, quarantine, record, table_failures
+    return good, quarantine, record, table_failures, staged
 
 
 def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
     """Bronze → silver for every stream of ``ds``; returns the quality records written."""
-    records, quarantines, gate_errors, outputs = [], [], [], []
-    for stream in tables.STREAMS:
-        good, quarantine, record, table_failures = refine_stream(spark, use_case, ds, stream)
-        records.append(record)
-        quarantines.append(quarantine)
-        share = record.quarantined / record.rows_in if record.rows_in else 0.0
-        problems = []
-        if table_failures:
-            problems.append("table-level expectations failed: " + "; ".join(table_failures))
-        if share > use_case.thresholds.max_quarantine_share:
-            top = ", ".join(f"{k}: {v}" for k, v in sorted(record.quarantined_by_reason.items(), key=lambda kv: -kv[1]))
-            problems.append(f"{record.quarantined} of {record.rows_in} rows ({share:.1%}) failed validation, above "
-                            f"the {use_case.thresholds.max_quarantine_share:.0%} threshold ({top})")
-        if problems:
-            record.status = "failed_validation"
-            record.detail = " | ".join(problems)
-            gate_errors.append(f"{use_case.name} {stream} {ds}: " + " | ".join(problems))
-        outputs.append((stream, good, record))
+    records, quarantines, gate_errors, outputs, persisted = [], [], [], [], []
+    try:
+        for stream in tables.STREAMS:
+            good, quarantine, record, table_failures, staged = refine_stream(spark, use_case, ds, stream)
+            persisted.append(staged)
+            records.append(record)
+            quarantines.append(quarantine)
+            share = record.quarantined / record.rows_in if record.rows_in else 0.0
+            problems = []
+            if table_failures:
+                problems.append("table-level expectations failed: " + "; ".join(table_failures))
+            if share > use_case.thresholds.max_quarantine_share:
+                top = ", ".join(f"{k}: {v}" for k, v in sorted(record.quarantined_by_reason.items(),
+                                                                key=lambda kv: -kv[1]))
+                problems.append(f"{record.quarantined} of {record.rows_in} rows ({share:.1%}) failed validation, "
+                                f"above the {use_case.thresholds.max_quarantine_share:.0%} threshold ({top})")
+            if problems:
+                record.status = "failed_validation"
+                record.detail = " | ".join(problems)
+                gate_errors.append(f"{use_case.name} {stream} {ds}: " + " | ".join(problems))
+            outputs.append((stream, good, record))
 
-    quarantine = quarantines[0]
-    for frame in quarantines[1:]:
-        quarantine = quarantine.unionByName(frame)
-    write_quarantine(spark, use_case.name, ds, LAYER, quarantine if quarantine is not None else empty_quarantine(spark))
-    if gate_errors:  # write-audit-publish: nothing is published when the audit fails
-        for _, _, record in outputs:
-            record.rows_out = 0
-        write_quality(spark, use_case.name, ds, LAYER, records)
-        raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
-    for stream, good, _ in outputs:
-        lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
-                   replace_where=f"ds = '{ds}'")
+        quarantine = quarantines[0]
+        for frame in quarantines[1:]:
+            quarantine = quarantine.unionByName(frame)
+        write_quarantine(spark, use_case.name, ds, LAYER,
+                         quarantine if quarantine is not None else empty_quarantine(spark))
+        if gate_errors:  # write-audit-publish: nothing is published when the audit fails
+            for _, _, record in outputs:
+                record.rows_out = 0
+            write_quality(spark, use_case.name, ds, LAYER, records)
+            raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
+        for stream, good, _ in outputs:
+            lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
+                       replace_where=f"ds = '{ds}'")
+    finally:  # only what this job persisted (clearCache would drop other work's caches on a shared server)
+        for frame in persisted:
+            frame.unpersist()
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.silver(use_case.name, stream))
-    spark.catalog.clearCache()
     return records
 
 
