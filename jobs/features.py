@@ -48,19 +48,24 @@ def log1p(df: DataFrame, p: FeatureParams) -> DataFrame:
 
 
 def prior_event_count(df: DataFrame, p: FeatureParams) -> DataFrame:
-    """How many events the same entity had in the ``window_days`` days before this event's date."""
+    """How many events the same entity had in the ``window_days`` days before this event's date.
+
+    Counted per (entity, date) — the history is first reduced to events per entity and day — and joined back
+    on (entity, date): rows with a null entity or date match nothing and get 0.
+    """
     from pyspark.sql import functions as F
 
     window = int(p.param("window_days"))
-    history = _history(p).select(F.col(p.entity).alias("__entity"), F.col(p.event_date).alias("__date"))
-    keyed = df.withColumn("__id", F.monotonically_increasing_id())
-    matches = (keyed.select("__id", p.entity, p.event_date)
-               .join(history, (F.col(p.entity) == F.col("__entity"))
-                     & (F.col("__date") < F.col(p.event_date))
-                     & (F.col("__date") >= F.date_sub(F.col(p.event_date), window)), "inner")
-               .groupBy("__id").agg(F.count(F.lit(1)).alias(p.name)))
-    return (keyed.join(matches, "__id", "left")
-            .withColumn(p.name, F.coalesce(F.col(p.name), F.lit(0)).cast("int")).drop("__id"))
+    daily = (_history(p).groupBy(F.col(p.entity).alias("__entity"), F.col(p.event_date).alias("__date"))
+             .agg(F.count(F.lit(1)).alias("__n")))
+    targets = df.select(F.col(p.entity).alias("__e"), F.col(p.event_date).alias("__d")).distinct()
+    counts = (targets.join(daily, (F.col("__e") == F.col("__entity"))
+                           & (F.col("__date") < F.col("__d"))
+                           & (F.col("__date") >= F.date_sub(F.col("__d"), window)), "inner")
+              .groupBy("__e", "__d").agg(F.sum("__n").alias("__count")))
+    joined = df.join(counts, (F.col(p.entity) == F.col("__e")) & (F.col(p.event_date) == F.col("__d")), "left")
+    return (joined.withColumn(p.name, F.coalesce(F.col("__count"), F.lit(0)).cast("int"))
+            .drop("__e", "__d", "__count"))
 
 
 def trailing_mean_ratio(df: DataFrame, p: FeatureParams) -> DataFrame:

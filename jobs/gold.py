@@ -22,7 +22,7 @@ from jobs.features import FUNCTIONS, HISTORY_WINDOW, FeatureParams
 from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase
-from jobs.lib.quality import BatchQuality, write_quality
+from jobs.lib.quality import BatchQuality, committed_rows, write_quality
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -52,16 +52,28 @@ def build_features(events: DataFrame, history: DataFrame | None, use_case: UseCa
                                       *[c for c in out.columns if c.startswith("outlier_")]]))
 
 
-def build_training(labels: DataFrame, features: DataFrame, use_case: UseCase, ds: str
-                   ) -> tuple[DataFrame, DataFrame]:
-    """Pure: (matured labelled rows, refused labels with a ``reason``) for the labels that arrived on ``ds``."""
+def _joined_labels(labels: DataFrame, features: DataFrame, use_case: UseCase, ds: str) -> DataFrame:
+    """The labels that arrived on ``ds`` (as 0/1 ``label``, ``label_raw``, ``label_date``) left-joined to features."""
     from pyspark.sql import functions as F
 
     keys = list(use_case.primary_key)
     label = use_case.label
     lab = labels.select(*keys, F.when(F.col(label.column) == label.positive, 1).otherwise(0).alias("label"),
                         F.col(label.column).alias("label_raw"), F.to_date(F.lit(ds)).alias("label_date"))
-    joined = lab.join(features.drop("ds"), keys, "left")
+    return lab.join(features.drop("ds"), keys, "left")
+
+
+def build_training(labels: DataFrame, features: DataFrame, use_case: UseCase, ds: str,
+                   joined: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
+    """Pure: (matured labelled rows, refused labels with a ``reason``) for the labels that arrived on ``ds``.
+
+    ``joined``: :func:`_joined_labels` of the same inputs, if the caller already built (and persisted) it."""
+    from pyspark.sql import functions as F
+
+    keys = list(use_case.primary_key)
+    label = use_case.label
+    if joined is None:
+        joined = _joined_labels(labels, features, use_case, ds)
     matured = F.col("label_date") >= F.date_add(F.col(use_case.event_timestamp), label.maturity_days)
     known = F.col(use_case.event_timestamp).isNotNull()
     good = joined.where(known & matured)
@@ -71,6 +83,12 @@ def build_training(labels: DataFrame, features: DataFrame, use_case: UseCase, ds
 
 
 def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
+    """Write the features and training partitions of ``ds``; returns the quality records written.
+
+    Spark work: the date's silver events are read once (persisted) and serve as the features' input, as the
+    newest part of their history and for the count; the labels joined to features are persisted for the
+    training write and the refused counts; written partitions are counted from what was committed.
+    """
     from pyspark.sql import functions as F
 
     silver_events = tables.silver(use_case.name, "events")
@@ -80,28 +98,37 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     window = history_days(use_case)
     since = (day - dt.timedelta(days=window)).isoformat()
     silver = lake.read(silver_events)
-    events = silver.where(F.col("ds") == ds)
-    # History: partitions that had arrived by ds (never later), covering the longest feature window.
-    history = silver.where((F.col("ds") >= since) & (F.col("ds") <= ds)) if window else None
-    features = build_features(events, history, use_case).withColumn("ds", F.lit(ds))
-    features_path = tables.gold_features(use_case.name)
-    lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
-    n_events = events.count()
-    n_features = lake.read(features_path).where(F.col("ds") == ds).count()
-    records = [BatchQuality(stream="events", batch_id=f"{use_case.name}/events/{ds}", rows_in=n_events,
-                            rows_out=n_features)]
+    events = silver.where(F.col("ds") == ds).persist()
+    persisted = [events]
+    try:
+        n_events = events.count()
+        # History: partitions that had arrived by ds (never later), covering the longest feature window: the
+        # earlier ones from the table, the date's own from the persisted events.
+        history = (silver.where((F.col("ds") >= since) & (F.col("ds") < ds)).unionByName(events)
+                   if window else None)
+        features = build_features(events, history, use_case).withColumn("ds", F.lit(ds))
+        features_path = tables.gold_features(use_case.name)
+        lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+        n_features = committed_rows(spark, features_path, {"ds": ds})
+        records = [BatchQuality(stream="events", batch_id=f"{use_case.name}/events/{ds}", rows_in=n_events,
+                                rows_out=n_features)]
 
-    silver_labels = tables.silver(use_case.name, "labels")
-    labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
-              else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
-    all_features = lake.read(features_path).where(F.col("ds") <= ds)
-    training, refused = build_training(labels, all_features, use_case, ds)
-    training = training.withColumn("ds", F.lit(ds))
-    training_path = tables.gold_training(use_case.name)
-    lake.write(training, training_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
-    n_labels = labels.count()
-    n_training = lake.read(training_path).where(F.col("ds") == ds).count()
-    by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
+        silver_labels = tables.silver(use_case.name, "labels")
+        labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
+                  else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
+        all_features = lake.read(features_path).where(F.col("ds") <= ds)
+        joined = _joined_labels(labels, all_features, use_case, ds).persist()
+        persisted.append(joined)
+        training, refused = build_training(labels, all_features, use_case, ds, joined=joined)
+        training = training.withColumn("ds", F.lit(ds))
+        training_path = tables.gold_training(use_case.name)
+        lake.write(training, training_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+        n_labels = labels.count()
+        n_training = committed_rows(spark, training_path, {"ds": ds})
+        by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
+    finally:
+        for frame in persisted:
+            frame.unpersist()
     records.append(BatchQuality(stream="labels", batch_id=f"{use_case.name}/labels/{ds}", rows_in=n_labels,
                                 rows_out=n_training, quarantined=sum(by_reason.values()),
                                 quarantined_by_reason=by_reason,
