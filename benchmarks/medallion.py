@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the day (default 1,000,000)")
     parser.add_argument("--use-case", default="credit_default")
+    parser.add_argument("--connect", action="store_true",
+                        help="use the profile's session (Spark Connect on the local profile) instead of a classic "
+                             "session with its own JVM (the default: the figures in README were measured so, and "
+                             "Spark jobs can be counted)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="riskpipe-bench-medallion-"))
@@ -53,19 +57,31 @@ def main(argv: list[str] | None = None) -> int:
                          landing_root=str(work / "landing"))
         replay_s = time.perf_counter() - t
         print(f"replayed {summary.total_events:,} rows in {replay_s:.1f}s (not part of the layers below)")
-        spark = get_spark("riskpipe-bench-medallion")
+        try:
+            spark = get_spark("riskpipe-bench-medallion", classic=not args.connect)
+        except TypeError:  # a get_spark without the classic switch
+            spark = get_spark("riskpipe-bench-medallion")
         spark.range(1000).count()  # JVM and Python workers up before timing
+
+        def jobs_so_far() -> int | None:
+            try:  # classic sessions only: Spark Connect has no SparkContext
+                return len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+            except Exception:
+                return None
 
         results = []
 
         def timed(step: str, rows_of, fn):
+            jobs = jobs_so_far()
             start = time.perf_counter()
             out = fn()
             seconds = time.perf_counter() - start
+            jobs = jobs_so_far() - jobs if jobs is not None else None
             rows = rows_of(out)
             results.append({"step": step, "rows": rows, "seconds": round(seconds, 2),
-                            "rows_per_s": round(rows / seconds) if seconds else None})
-            print(f"  {step:34s} {rows:>10,} rows {seconds:8.1f}s", flush=True)
+                            "rows_per_s": round(rows / seconds) if seconds else None, "spark_jobs": jobs})
+            print(f"  {step:34s} {rows:>10,} rows {seconds:8.1f}s {jobs if jobs is not None else '?':>5} jobs",
+                  flush=True)
             return out
 
         # The baseline runs before and after the layers; ratios are against the faster of the two.
@@ -89,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         timed("baseline again (warm JVM)", lambda n: n, baseline)
 
         base = min(r["seconds"] for r in results if r["step"].startswith("baseline"))
-        print(f"\n{'step':34s} {'rows':>10s} {'seconds':>8s} {'rows/s':>10s} {'x baseline':>10s}")
+        print(f"\n{'step':34s} {'rows':>10s} {'seconds':>8s} {'rows/s':>10s} {'x baseline':>10s} {'jobs':>5s}")
         for r in results:
             print(f"{r['step']:34s} {r['rows']:>10,} {r['seconds']:8.1f} {r['rows_per_s'] or 0:>10,} "
-                  f"{r['seconds'] / base:>9.1f}x")
+                  f"{r['seconds'] / base:>9.1f}x {r['spark_jobs'] if r['spark_jobs'] is not None else '?':>5}")
         print(f"{'bronze+silver+gold wall time':34s} {'':>10s} {wall:8.1f}")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({
