@@ -128,3 +128,13 @@ def test_a_date_without_a_run_fails_clearly(trained, capsys):
 
     assert governance_report.main(["--use-case", "credit_default", "--ds", "2027-01-01"]) == 1
     assert "no finished training run of credit_default for 2027-01-01" in capsys.readouterr().err
+
+
+def test_command_has_help():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "jobs.governance_report", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "--use-case" in out.stdout and "--ds" in out.stdout and "--run-id" in out.stdout

@@ -105,3 +105,16 @@ def test_a_use_case_without_a_scorecard_section_is_refused(scenario, capsys):
     assert scorecard_job.main(["activate", "--use-case", "lead_scoring", "--version", "1", "--approver", "a",
                                "--ds", D1]) == 1
     assert "has no 'scorecard' section" in capsys.readouterr().err
+
+
+def test_command_has_help():
+    import subprocess
+    import sys
+
+    top = subprocess.run([sys.executable, "-m", "jobs.scorecard_job", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert top.returncode == 0, top.stderr
+    assert all(command in top.stdout for command in ("draft", "activate", "reject", "status"))
+    sub = subprocess.run([sys.executable, "-m", "jobs.scorecard_job", "reject", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert sub.returncode == 0 and all(a in sub.stdout for a in ("--version", "--approver", "--reason", "--ds"))
