@@ -59,10 +59,10 @@ def prepare_airflow() -> None:
     subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
 
 
-def run_dag(name: str, ds: str) -> str:
+def run_dag(name: str, ds: str, kind: str = "daily") -> str:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags[f"{name}_daily"]
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags[f"{name}_{kind}"]
     logical = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc)
     run = dag.test(logical_date=logical)
     return str(getattr(run, "state", run))
@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--replay-days", type=int, default=60, help="days of landing files to replay")
     parser.add_argument("--days", type=int, default=7, help="logical dates to run the daily DAGs for")
     parser.add_argument("--use-cases", nargs="+", default=use_case_names(), help="use cases (default: all)")
+    parser.add_argument("--no-train", dest="train", action="store_false",
+                        help="do not run the <use_case>_train DAGs (default: train each use case on the first date)")
     parser.add_argument("--malformed-rate", type=float, default=0.02,
                         help="share of replayed lines made malformed, to show quarantine at work (default 0.02)")
     args = parser.parse_args(argv)
@@ -107,22 +109,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_airflow()
     failures = []
     first = dt.date.fromisoformat(args.start)
+    trained = {name for name in args.use_cases if load_use_case(name).model is not None and args.train}
     for offset in range(args.days):
         ds = (first + dt.timedelta(days=offset)).isoformat()
         for name in args.use_cases:
-            t0 = time.time()
-            state = run_dag(name, ds)
-            print(f"[{name}_daily] {ds}: {state} in {time.time() - t0:.0f}s "
-                  f"({offset + 1}/{args.days} dates, {time.time() - started:.0f}s so far)", flush=True)
-            if "success" not in state:
-                failures.append(f"{name}_daily {ds}: {state}")
+            kinds = ["daily"] + (["train"] if offset == 0 and name in trained else [])
+            for kind in kinds:  # the first date carries the history load: the first champion is trained on it
+                t0 = time.time()
+                state = run_dag(name, ds, kind)
+                print(f"[{name}_{kind}] {ds}: {state} in {time.time() - t0:.0f}s "
+                      f"({offset + 1}/{args.days} dates, {time.time() - started:.0f}s so far)", flush=True)
+                if "success" not in state:
+                    failures.append(f"{name}_{kind} {ds}: {state}")
     print(quality_table(args.use_cases))
+    print(models_summary(sorted(trained)))
     if failures:
         print("\nFAILED runs:\n  " + "\n  ".join(failures))
         return 1
-    print(f"\nAll {args.days * len(args.use_cases)} DAG runs succeeded in {time.time() - started:.0f}s. "
-          f"Tables under {settings().paths.lakehouse}")
+    runs = args.days * len(args.use_cases) + len(trained)
+    print(f"\nAll {runs} DAG runs succeeded in {time.time() - started:.0f}s. Tables under {settings().paths.lakehouse}")
     return 0
+
+
+def models_summary(names: Sequence[str]) -> str:
+    """Registered models, their aliases and gate outcomes; where the MLflow store is."""
+    if not names:
+        return ""
+    import contextlib
+    import io
+
+    from jobs import registry_cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for name in names:
+            print(f"\n== model registry: {name}")
+            registry_cli.main(["status", "--use-case", name])
+    uri = settings().paths.mlflow_tracking_uri
+    return out.getvalue() + f"\nMLflow store: {uri}  (browse: .venv/bin/mlflow ui --backend-store-uri {uri})"
 
 
 if __name__ == "__main__":

@@ -36,54 +36,63 @@ def default_args() -> dict:
     return {"owner": a.owner, "retries": a.retries, "retry_delay": dt.timedelta(minutes=a.retry_delay_minutes)}
 
 
-def spark_task(job: str, use_case: UseCase, mode: str | None = None):
+def spark_task(job: str, use_case: UseCase, mode: str | None = None, *, task_id: str | None = None,
+               entry: str = "run", options: dict | None = None):
     """The task running ``jobs/<job>.py`` for ``use_case`` on ``{{ ds }}``.
 
     ``mode``: ``connect`` (``@task.pyspark`` on the Spark Connect connection), ``submit`` (``SparkSubmitOperator``,
-    a JVM per task) or ``submit-remote`` (``SparkSubmitOperator`` with ``SPARK_REMOTE`` set: the submitted Python
-    is a Connect client, measured in ``benchmarks/task_overhead.py``). Default: ``connect`` when
+    a JVM per task) or ``submit-remote`` (``SparkSubmitOperator`` whose submitted Python is a client of the
+    configured Connect server; spark-submit's launcher JVM still starts: measured in
+    ``benchmarks/task_overhead.py``). Default: ``connect`` when
     ``spark.connect.enabled``, else ``submit``.
     """
     cfg = settings()
     mode = mode or ("connect" if cfg.spark.connect.enabled else "submit")
+    task_id = task_id or job
+    options = dict(options or {})
     if mode == "connect":
-        return _connect_task(job, use_case)
+        return _connect_task(job, use_case, task_id, entry, options)
     if mode not in ("submit", "submit-remote"):
         raise ValueError(f"spark task mode {mode!r}: use connect, submit or submit-remote")
-    return _submit_task(job, use_case, remote=mode == "submit-remote")
+    flags = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        flags += [flag] if value is True else [] if value in (False, None) else [flag, str(value)]
+    return _submit_task(job, use_case, task_id, flags, remote=mode == "submit-remote")
 
 
-def _connect_task(job: str, use_case: UseCase):
+def _connect_task(job: str, use_case: UseCase, task_id: str, entry: str, options: dict):
     from airflow.sdk import task
 
     cfg = settings()
     name = use_case.name
 
-    @task.pyspark(task_id=job, conn_id=cfg.airflow.spark_connect_conn_id,
-                  doc_md=f"`jobs/{job}.py` `run()` for `{name}` on `{{{{ ds }}}}` as a Spark Connect client.")
+    @task.pyspark(task_id=task_id, conn_id=cfg.airflow.spark_connect_conn_id,
+                  doc_md=f"`jobs/{job}.py` `{entry}()` for `{name}` on `{{{{ ds }}}}` as a Spark Connect client.")
     def run(ds: str | None = None, spark=None) -> str:
         from plugins.spark_tasks import run_job
 
-        return run_job(spark, job, name, ds)
+        return run_job(spark, job, name, ds, entry=entry, **options)
 
     return run()
 
 
-def _submit_task(layer: str, use_case: UseCase, remote: bool = False):
+def _submit_task(layer: str, use_case: UseCase, task_id: str, flags: list[str], remote: bool = False):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     cfg = settings()
     return SparkSubmitOperator(
-        task_id=layer,
+        task_id=task_id,
         application=str(PROJECT_ROOT / "jobs" / f"{layer}.py"),
-        application_args=["--use-case", use_case.name, "--ds", "{{ ds }}"],
+        application_args=["--use-case", use_case.name, "--ds", "{{ ds }}", *flags],
         conn_id=cfg.airflow.spark_conn_id,
         name=f"riskpipe-{layer}-{use_case.name}",
         properties_file=str(cfg.conf_dir / "spark-defaults.conf"),
         # Short batch jobs: quiet driver logs, and C1-only JIT (halves a cold job's CPU on small nodes).
         conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'} "
                                                "-XX:TieredStopAtLevel=1"},
-        env_vars={"SPARK_REMOTE": cfg.spark.connect.url} if remote else None,
+        # Not SPARK_REMOTE: spark-submit refuses it next to the --master the provider always passes.
+        env_vars={"RISKPIPE_SPARK_CONNECT": "1"} if remote else None,
         doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",
     )
 
@@ -128,10 +137,63 @@ def daily_dag(use_case: UseCase):
     return dag
 
 
+def train_dag(use_case: UseCase):
+    """``<use_case>_train``: manual (or triggered by the daily DAG when drift calls for it).
+
+    train (Optuna/XGBoost on gold training rows up to ``ds``, MLflow run, registered as ``challenger``) ──►
+    governance (report, model card, governance table) ──► gate (``champion`` or stays ``challenger``, reason
+    recorded).
+    """
+    from airflow.sdk import DAG, task
+
+    cfg = settings()
+    name = use_case.name
+    if cfg.spark.connect.enabled:
+        from plugins.spark_tasks import ensure_connection
+
+        ensure_connection()
+    with DAG(
+        dag_id=f"{name}_train",
+        description=f"{use_case.description} Train, govern, register and gate a model.",
+        schedule=None,
+        start_date=dt.datetime.fromisoformat(cfg.airflow.start_date).replace(tzinfo=dt.timezone.utc),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=["riskpipe", "training", name],
+        doc_md=train_dag.__doc__,
+    ) as dag:
+        trained = spark_task("train", use_case, options={"no_gate": True})
+
+        @task(task_id="governance")
+        def governance(ds: str | None = None) -> str:
+            """Governance report and model card of the date's model version (MLflow artifacts + Delta table)."""
+            from jobs import governance_report
+            from jobs.lib.config import load_use_case
+
+            return str(governance_report.governance(load_use_case(name), ds))
+
+        @task(task_id="gate")
+        def gate(ds: str | None = None) -> str:
+            """Quality gate: promote the challenger to champion, or record why not."""
+            from jobs import registry_cli
+
+            code = registry_cli.main(["gate", "--use-case", name, "--ds", ds])
+            if code != 0:
+                raise RuntimeError(f"gate for {name} on {ds} exited {code}")
+            return "gate done"
+
+        trained >> governance() >> gate()
+    return dag
+
+
 def build_all() -> dict[str, object]:
     """Every use case's DAGs, by dag_id."""
     dags = {}
     for name in use_case_names():
-        dag = daily_dag(load_use_case(name))
-        dags[dag.dag_id] = dag
+        use_case = load_use_case(name)
+        builders = [daily_dag] + ([train_dag] if use_case.model is not None else [])
+        for build in builders:
+            dag = build(use_case)
+            dags[dag.dag_id] = dag
     return dags

@@ -26,8 +26,8 @@ def ensure_connection() -> None:
     os.environ.setdefault(variable, connection_env(cfg.spark.connect.host, cfg.spark.connect.port))
 
 
-def run_job(spark, job: str, use_case: str, ds: str) -> str:
-    """Run ``jobs.<job>.run`` for one use case and date on ``spark`` (a Spark Connect session)."""
+def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", **options) -> str:
+    """Run ``jobs.<job>.<entry>(spark, use_case, ds, **options)`` on ``spark`` (a Spark Connect session)."""
     from jobs.lib import connect_server
     from jobs.lib.config import load_use_case, settings
     from jobs.lib.spark import use_session
@@ -37,5 +37,5 @@ def run_job(spark, job: str, use_case: str, ds: str) -> str:
         connect_server.ensure_running()
     use_session(spark)
     module = importlib.import_module(f"jobs.{job}")
-    result = module.run(spark, load_use_case(use_case), ds)
+    result = getattr(module, entry)(spark, load_use_case(use_case), ds, **options)
     return "" if result is None else str(result)

@@ -141,6 +141,10 @@ def server_command(cfg: Settings) -> list[str]:
     conf = {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}
     conf.setdefault("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
     conf.setdefault("spark.sql.warehouse.dir", f"{cfg.paths.lakehouse}/_warehouse")
+    # Tasks add no artifacts (the project is on the venv's path), so sessions need no artifact isolation. With
+    # it, every session gets Python worker daemons of its own (keyed by its artifact UUID): each task would pay
+    # a daemon start per worker kind (~6 Python start-ups) and the server would keep them all, idle, forever.
+    conf.setdefault("spark.sql.artifact.isolation.enabled", "false")
     conf["spark.connect.grpc.binding.address"] = c.host
     conf["spark.connect.grpc.binding.port"] = str(c.port)
     conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}"

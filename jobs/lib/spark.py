@@ -58,7 +58,9 @@ def remote_url(cfg: Settings | None = None) -> str | None:
     """The Spark Connect URL this process should use, or None for a classic (in-process JVM) session.
 
     ``SPARK_REMOTE`` wins. Then ``RISKPIPE_SPARK_CONNECT=0|1`` (classic / the configured local server), then the
-    profile (``spark.connect.enabled``); never under ``spark-submit`` (it already started a JVM for this job).
+    profile (``spark.connect.enabled``); under ``spark-submit`` (which already started a JVM for this job) only
+    when ``RISKPIPE_SPARK_CONNECT=1`` says so: ``spark-submit`` itself refuses ``SPARK_REMOTE`` together with the
+    ``--master`` the Airflow Spark provider always passes.
     """
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
@@ -67,9 +69,10 @@ def remote_url(cfg: Settings | None = None) -> str | None:
     override = os.environ.get("RISKPIPE_SPARK_CONNECT", "").strip().lower()
     if override in ("0", "false", "no", "off"):
         return None
-    if not (cfg.spark.connect.enabled or override in ("1", "true", "yes", "on")):
+    forced = override in ("1", "true", "yes", "on")
+    if not (cfg.spark.connect.enabled or forced):
         return None
-    if spark_submitted():  # spark-submit already started a JVM for this job: use it
+    if spark_submitted() and not forced:  # spark-submit already started a JVM for this job: use it
         return None
     return cfg.spark.connect.url
 
@@ -113,8 +116,9 @@ def _connect(url: str, app_name: str, cfg: Settings) -> SparkSession:
         connect_server.ensure_running(cfg, log_progress=lambda m: print(m, file=sys.stderr))
     else:
         connect_server.require_running(url, cfg)
-    spark = SparkSession.builder.remote(url).appName(app_name).create()
-    return spark
+    if spark_submitted():
+        os.environ.pop("MASTER", None)  # spark-submit's master; pyspark refuses a remote URL next to it
+    return SparkSession.builder.remote(url).appName(app_name).create()
 
 
 def _classic(app_name: str | None, cfg: Settings) -> SparkSession:

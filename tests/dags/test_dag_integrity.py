@@ -72,7 +72,7 @@ def test_cluster_profile_spark_tasks_are_spark_submitted():
             assert task.application_args == ["--use-case", "credit_default", "--ds", "{{ ds }}"]
             assert not task.env_vars
             remote = spark_task(job, load_use_case("credit_default"), mode="submit-remote")
-            assert remote.env_vars["SPARK_REMOTE"].startswith("sc://127.0.0.1:")
+            assert remote.env_vars == {"RISKPIPE_SPARK_CONNECT": "1"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
