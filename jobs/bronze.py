@@ -133,7 +133,9 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
     relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root) + "/?", "")
     body = lines.where("line_number > 1")
     quoted = r'"(?:[^"]|"")*"'
-    field_count = F.size(F.split(F.regexp_replace("value", quoted, "Q"), re.escape(delimiter), -1))
+    # Quoted fields count as one field whatever they hold; lines without a quote skip the regex (most lines).
+    unquoted = F.when(F.col("value").contains('"'), F.regexp_replace("value", quoted, "Q")).otherwise(F.col("value"))
+    field_count = F.size(F.split(unquoted, re.escape(delimiter), -1))
     header_problem = F.lit(None).cast("string")
     for path, problem in file_header_problem.items():
         header_problem = F.when(F.col("file_path") == path, F.lit(problem)).otherwise(header_problem)

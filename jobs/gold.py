@@ -86,8 +86,9 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     """Write the features and training partitions of ``ds``; returns the quality records written.
 
     Spark work: the date's silver events are read once (persisted) and serve as the features' input, as the
-    newest part of their history and for the count; the labels joined to features are persisted for the
-    training write and the refused counts; written partitions are counted from what was committed.
+    newest part of their history and for the count; the date's features are persisted for their write and the
+    labels' join; the labels joined to features are persisted for the training write and the refused counts;
+    written partitions are counted from what was committed.
     """
     from pyspark.sql import functions as F
 
@@ -106,7 +107,8 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
         # earlier ones from the table, the date's own from the persisted events.
         history = (silver.where((F.col("ds") >= since) & (F.col("ds") < ds)).unionByName(events)
                    if window else None)
-        features = build_features(events, history, use_case).withColumn("ds", F.lit(ds))
+        features = build_features(events, history, use_case).withColumn("ds", F.lit(ds)).persist()
+        persisted.append(features)
         features_path = tables.gold_features(use_case.name)
         lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
         n_features = committed_rows(spark, features_path, {"ds": ds})
@@ -116,7 +118,9 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
         silver_labels = tables.silver(use_case.name, "labels")
         labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
                   else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
-        all_features = lake.read(features_path).where(F.col("ds") <= ds)
+        # Features dated up to ds: the earlier partitions from the table, the date's own as just written (the
+        # persisted rows, counted above against the committed partition) instead of reading them back.
+        all_features = lake.read(features_path).where(F.col("ds") < ds).unionByName(features)
         joined = _joined_labels(labels, all_features, use_case, ds).persist()
         persisted.append(joined)
         training, refused = build_training(labels, all_features, use_case, ds, joined=joined)

@@ -42,7 +42,7 @@ def bad_day(lakehouse, spark):
     good = rows[:GOOD_ROWS]
     wrong_type = {**rows[GOOD_ROWS], "duration_in_month": "twelve"}
     out_of_range = {**rows[GOOD_ROWS + 1], "age_in_years": "150"}
-    null_required = {**rows[GOOD_ROWS + 2], "credit_amount": ""}
+    null_required = {**rows[GOOD_ROWS + 2], "credit_amount": "", "age_in_years": "12"}  # fails two expectations
     duplicate = dict(good[3])  # same key as a good row: one of the two is a duplicate
     header = _line(columns)
     body = "".join(_line([r[c] for c in columns]) for r in good + [wrong_type, out_of_range, null_required, duplicate])
@@ -89,6 +89,9 @@ def test_each_bad_line_has_its_reason(bad_day):
     assert silver["BAD-0040"].rule == "type" and "duration_in_month = 'twelve' is not int" in silver["BAD-0040"].reason
     assert silver["BAD-0041"].rule == "expectation" and "age_in_years" in silver["BAD-0041"].reason
     assert "not_be_null" in silver["BAD-0042"].reason and "credit_amount" in silver["BAD-0042"].reason
+    # A row failing two expectations is quarantined once, naming both (sorted, "; "-separated).
+    assert silver["BAD-0042"].reason == ("expect_column_values_to_be_between(age_in_years); "
+                                         "expect_column_values_to_not_be_null(credit_amount)")
     assert len(silver) == 3
 
 
@@ -105,6 +108,9 @@ def test_counts_reconcile_with_duplicates_and_empty_file(bad_day):
     assert silver.rows_out == GOOD_ROWS  # 40 good keys; the repeated line of one of them is a duplicate
     assert bronze.reconciled and silver.reconciled
     assert silver.quarantined_by_reason["type(duration_in_month)"] == 1
+    # per expectation, a row failing two counts under both (BAD-0041 and BAD-0042 are out of range)
+    assert silver.quarantined_by_reason["expect_column_values_to_be_between(age_in_years)"] == 2
+    assert silver.quarantined_by_reason["expect_column_values_to_not_be_null(credit_amount)"] == 1
 
 
 def test_missing_landing_folder_is_a_clear_error(bad_day, spark):
