@@ -171,12 +171,12 @@ def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str]) -> DataF
 
 
 def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
-                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str], DataFrame]:
+                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str], list[DataFrame]]:
     """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures, the
-    persisted frame both outputs read — the caller unpersists it once they are written).
+    persisted frames both outputs read — the caller unpersists them once they are written).
 
-    Spark work: one pass reads bronze, casts, hashes and ranks duplicates into a persisted frame; one
-    aggregation over it counts rows, type failures, duplicates and filled cells; the validation (GX) judges
+    Spark work: one pass reads bronze, casts and hashes into a persisted frame; duplicates are ranked on a
+    narrow projection of it; one aggregation counts rows, type failures, duplicates and filled cells; the validation (GX) judges
     the deduplicated rows; one aggregation gives the outlier statistics of the rows that passed.
     """
     from pyspark.sql import functions as F
@@ -197,9 +197,17 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
             F.when(castable, F.when(F.col(c).isNotNull(), F.sha2(F.concat(F.lit(salt), F.col(c).cast("string")),
                                                                  256))).otherwise(F.col(c)).alias(c)
             if c in use_case.pii else F.col(c) for c in typed.columns])
-    # Duplicates are ranked among the rows that cast (a type failure never wins or loses a key).
-    staged = typed.withColumn("__rank", F.when(castable, dedup_rank(typed, use_case.primary_key, among=castable)))
-    staged = staged.persist()
+    typed = typed.persist()
+    # Duplicates are ranked among the rows that cast (a type failure never wins or loses a key), on a narrow
+    # projection (keys, order, row id) so the shuffle moves a few columns, not whole rows; the losers (few) are
+    # persisted and flagged back onto the rows.
+    keys = list(use_case.primary_key)
+    narrow = typed.where(castable).select(*dict.fromkeys([*keys, "_row_id", "_ingest_time", "_source_file",
+                                                         "_row_number"]))
+    losers = (narrow.withColumn("__rank", dedup_rank(narrow, keys)).where(F.col("__rank") > 1)
+              .select("_row_id", F.lit(True).alias("__dup"))).persist()
+    staged = typed.join(losers, "_row_id", "left").select(
+        *typed.columns, F.when(castable, F.when(F.col("__dup").isNull(), 1).otherwise(2)).alias("__rank"))
     kept_flag = F.col("__rank") == 1
     type_columns = [c for c, t in schema.items() if t != "string"]
     counts = staged.agg(
@@ -247,7 +255,7 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     completeness = sum(counts[f"__filled_{c}"] for c in schema) / cells if cells else 1.0
     record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
                           quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
-    return good, quarantine, record, table_failures, staged
+    return good, quarantine, record, table_failures, [typed, losers]
 
 
 def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
@@ -255,8 +263,8 @@ def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
     records, quarantines, gate_errors, outputs, persisted = [], [], [], [], []
     try:
         for stream in tables.STREAMS:
-            good, quarantine, record, table_failures, staged = refine_stream(spark, use_case, ds, stream)
-            persisted.append(staged)
+            good, quarantine, record, table_failures, frames = refine_stream(spark, use_case, ds, stream)
+            persisted.extend(frames)
             records.append(record)
             quarantines.append(quarantine)
             share = record.quarantined / record.rows_in if record.rows_in else 0.0
