@@ -5,8 +5,13 @@ Per stream, for bronze partition ``ds``:
 1. **normalise** strings (trim, collapse inner whitespace; empty → null) and **cast** to the schema
    types; a value that does not cast goes to quarantine (rule ``type``, naming column and value);
 2. **hash PII** columns with SHA-256 and a salt from the environment (``pii.salt_env``);
-3. **deduplicate** on the primary key — the latest received wins (ingest time, then file, then line);
-   the losers are counted as duplicates;
+3. **deduplicate** on the primary key — within the batch the latest received wins (ingest time, then file,
+   then line) and the losers are counted as duplicates; across days (events only) a key the silver table
+   already holds under an earlier ``ds`` is quarantined with rule ``duplicate_key`` and reason
+   ``duplicate_key: first seen ds=<earliest such ds>`` (training never sees one application twice). Only
+   partitions with ``ds <`` the run's ``ds`` count, so a rerun of a date gives the same result. Out of scope:
+   a backfill of an earlier date after later ones — the later dates' rows are not re-judged (rerun them in
+   date order), and the backfilled date keeps a key a later date already holds;
 4. **validate** with the Great Expectations suite (events) or the label rules (labels): a row failing a
    row-level expectation goes to quarantine with the expectation's name; a table-level failure, or a
    quarantined share above ``thresholds.max_quarantine_share``, fails the task with the expectations
@@ -100,6 +105,39 @@ def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFram
     return ranked.where(F.col("__rank") == 1).drop("__rank"), ranked.where(F.col("__rank") > 1).drop("__rank")
 
 
+def first_seen(spark: SparkSession, table: str, keys: Sequence[str], key_types: dict[str, str], ds: str
+               ) -> DataFrame | None:
+    """Keys of ``table`` in partitions with ``ds`` before ``ds``, with the earliest such ``ds`` as ``__first_ds``;
+    None when there is no earlier partition (e.g. the first date, or no table yet: no Spark work then).
+
+    Reads only the key columns and the partition value. Under the embedded delta-rs engine the earlier files
+    come from the Delta log (partition-pruned there) and are read by Spark's own Parquet reader, which reads
+    just the key columns (the delta-rs data source reads whole rows: no column pruning in Python data sources);
+    ``ds`` is taken from each file's Hive-style partition folder (``.../ds=<value>/...``), as delta-rs writes
+    them. Otherwise the lake's reader prunes partitions and columns itself. No JVM-only API (Connect-safe).
+    """
+    from pyspark.sql import functions as F
+
+    if not lake.exists(table):
+        return None
+    if lake.engine(spark) == lake.DELTA_RS:
+        from jobs.lib.delta_rs import open_table
+
+        files = open_table(table).file_uris(partition_filters=[("ds", "<", ds)])
+        if not files:
+            return None
+        ddl = ", ".join(f"`{k}` {key_types[k]}" for k in keys)
+        earlier = spark.read.schema(ddl).parquet(*files).select(
+            *keys, F.regexp_extract(F.col("_metadata.file_path"), r"/ds=([^/]+)/[^/]*$", 1).alias("__seen_ds"))
+    else:
+        earlier = lake.read(table, spark=spark).where(F.col("ds") < F.lit(ds)).select(
+            *keys, F.col("ds").alias("__seen_ds"))
+    not_null = F.lit(True)
+    for k in keys:
+        not_null = not_null & F.col(k).isNotNull()
+    return earlier.where(not_null).groupBy(*keys).agg(F.min("__seen_ds").alias("__first_ds"))
+
+
 def label_rules(df: DataFrame, use_case: UseCase) -> DataFrame:
     """Row-level rules of the labels stream: (_row_id, expectation) for each failure."""
     from pyspark.sql import functions as F
@@ -176,7 +214,8 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     persisted frames both outputs read — the caller unpersists them once they are written).
 
     Spark work: one pass reads bronze, casts and hashes into a persisted frame; duplicates are ranked on a
-    narrow projection of it; one aggregation counts rows, type failures, duplicates and filled cells; the validation (GX) judges
+    narrow projection of it (events: the batch's winners are also joined with the keys of earlier silver
+    partitions, read key columns only); one aggregation counts rows, type failures, duplicates and filled cells; the validation (GX) judges
     the deduplicated rows; one aggregation gives the outlier statistics of the rows that passed.
     """
     from pyspark.sql import functions as F
@@ -204,15 +243,26 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     keys = list(use_case.primary_key)
     narrow = typed.where(castable).select(*dict.fromkeys([*keys, "_row_id", "_ingest_time", "_source_file",
                                                          "_row_number"]))
-    losers = (narrow.withColumn("__rank", dedup_rank(narrow, keys)).where(F.col("__rank") > 1)
-              .select("_row_id", F.lit(True).alias("__dup"))).persist()
+    ranked = narrow.withColumn("__rank", dedup_rank(narrow, keys))
+    flags = ranked.where(F.col("__rank") > 1).select(
+        "_row_id", F.lit(True).alias("__dup"), F.lit(None).cast("string").alias("__first_ds"))
+    # Across days (events): a batch winner whose key silver already holds under an earlier ds is quarantined.
+    seen = first_seen(spark, tables.silver(use_case.name, stream), keys, schema, ds) if stream == "events" else None
+    if seen is not None:
+        repeats = ranked.where(F.col("__rank") == 1).join(seen, keys, "inner").select(
+            "_row_id", F.lit(False).alias("__dup"), "__first_ds")
+        flags = flags.unionByName(repeats)
+    losers = flags.persist()  # few rows: in-batch losers and cross-day repeats
+    # __rank: 1 kept, 2 duplicate within the batch, 3 key already in silver under an earlier ds; null: type failure
     staged = typed.join(losers, "_row_id", "left").select(
-        *typed.columns, F.when(castable, F.when(F.col("__dup").isNull(), 1).otherwise(2)).alias("__rank"))
+        *typed.columns, "__first_ds",
+        F.when(castable, F.when(F.col("__dup").isNull(), 1).when(F.col("__dup"), 2).otherwise(3)).alias("__rank"))
     kept_flag = F.col("__rank") == 1
     type_columns = [c for c, t in schema.items() if t != "string"]
     counts = staged.agg(
         F.count(F.lit(1)).alias("__rows"),
-        F.count(F.when(F.col("__rank") > 1, 1)).alias("__duplicates"),
+        F.count(F.when(F.col("__rank") == 2, 1)).alias("__duplicates"),
+        F.count(F.when(F.col("__rank") == 3, 1)).alias("__repeats"),
         F.count(F.when(kept_flag, 1)).alias("__kept"),
         *[F.count(F.when(kept_flag, F.col(c))).alias(f"__filled_{c}") for c in schema],
         *[F.count(F.when(F.col("_type_error").startswith(f"type: {c} = "), 1)).alias(f"__type_{c}")
@@ -220,11 +270,18 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     ).first()
     rows_in, n_duplicates = counts["__rows"], counts["__duplicates"]
     batch = f"{use_case.name}/{stream}/{ds}"
+    internal = ("__rank", "_type_error", "__first_ds")
     type_bad = staged.where(F.col("_type_error").isNotNull()).select(
-        *[c for c in staged.columns if c not in ("__rank", "_type_error")],
+        *[c for c in staged.columns if c not in internal],
         F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
-    kept = staged.where(kept_flag).drop("__rank", "_type_error")
+    repeat_bad = staged.where(F.col("__rank") == 3).select(
+        *[c for c in staged.columns if c not in internal],
+        F.concat(F.lit("duplicate_key: first seen ds="), F.col("__first_ds")).alias("reason"),
+        F.lit("duplicate_key").alias("rule"))
+    kept = staged.where(kept_flag).drop(*internal)
     by_reason = {f"type({c})": counts[f"__type_{c}"] for c in type_columns if counts[f"__type_{c}"]}
+    if counts["__repeats"]:
+        by_reason["duplicate_key"] = counts["__repeats"]
     table_failures: list[str] = []
     if stream == "events":
         outcome = validate(kept.drop("ds"), use_case.expectation_suite,
@@ -243,13 +300,16 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     good = kept.join(F.broadcast(reasons.select("_row_id")), "_row_id", "left_anti")
     quarantine = _quarantine_rows(type_bad, stream, use_case.primary_key).unionByName(
         _quarantine_rows(rule_bad, stream, use_case.primary_key))
+    if counts["__repeats"]:
+        quarantine = quarantine.unionByName(_quarantine_rows(repeat_bad, stream, use_case.primary_key))
     if stream == "events" and use_case.outlier_columns:
         stats = good.agg(*outlier_stats(use_case.outlier_columns)).first().asDict()
         good = flag_outliers(good, use_case.outlier_columns, use_case.thresholds.outlier_iqr_k,
                              use_case.thresholds.outlier_z, stats=stats)
     ordered = [*schema, *META, *[c for c in good.columns if c.startswith("outlier_")], "ds"]
     good = good.select(*ordered)
-    n_quarantined = sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + n_rule_bad
+    n_quarantined = (sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + n_rule_bad
+                     + counts["__repeats"])
     # Completeness: the share of filled cells among the deduplicated rows.
     cells = counts["__kept"] * len(schema)
     completeness = sum(counts[f"__filled_{c}"] for c in schema) / cells if cells else 1.0
