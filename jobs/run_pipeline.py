@@ -116,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             kinds = ["daily"] + (["train"] if offset == 0 and name in trained else [])
             for kind in kinds:  # the first date carries the history load: the first champion is trained on it
                 t0 = time.time()
+                approver = demo_approver(name) if kind == "train" else None
                 state = run_dag(name, ds, kind)
+                if approver is not None:
+                    approver.join(timeout=30)
                 print(f"[{name}_{kind}] {ds}: {state} in {time.time() - t0:.0f}s "
                       f"({offset + 1}/{args.days} dates, {time.time() - started:.0f}s so far)", flush=True)
                 if "success" not in state:
@@ -129,6 +132,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = args.days * len(args.use_cases) + len(trained)
     print(f"\nAll {runs} DAG runs succeeded in {time.time() - started:.0f}s. Tables under {settings().paths.lakehouse}")
     return 0
+
+
+DEMO_APPROVER = "make-run (unattended demo)"
+
+
+def demo_approver(name: str):
+    """``make run`` is unattended: answer the scorecard's human-in-the-loop step as a named demo user (activate
+    the draft when its quality checks passed, else reject it), recorded like any approval. In a deployment a
+    person decides in Airflow's *Required actions*."""
+    import threading
+
+    if load_use_case(name).scorecard is None:
+        return None
+    from plugins.approvals import prepare_responder, respond
+
+    prepare_responder()
+
+    def answer() -> None:
+        from plugins.approvals import awaiting_input
+
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            runs = awaiting_input(f"{name}_train", "approve_scorecard")
+            if runs:
+                passed = _latest_draft_passed(name)
+                option = "Activate" if passed else "Reject"
+                respond(f"{name}_train", runs[0], "approve_scorecard", option, DEMO_APPROVER,
+                        {"reason": "" if passed else "quality checks failed"})
+                print(f"[{name}_train] scorecard draft: {option} by {DEMO_APPROVER}", flush=True)
+                return
+            time.sleep(1)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return thread
+
+
+def _latest_draft_passed(name: str) -> bool:
+    from jobs import scorecard_job
+
+    drafts = [v for v in scorecard_job.status(name)["versions"] if v["status"] == "draft"]
+    return bool(drafts and drafts[-1]["checks_passed"])
 
 
 def models_summary(names: Sequence[str]) -> str:

@@ -183,8 +183,72 @@ def train_dag(use_case: UseCase):
                 raise RuntimeError(f"gate for {name} on {ds} exited {code}")
             return "gate done"
 
-        trained >> governance() >> gate()
+        gated = gate()
+        trained >> governance() >> gated
+        if use_case.scorecard is not None:
+            gated >> scorecard_approval(use_case)
     return dag
+
+
+SCORECARD_OPTIONS = {"Activate": "activate_scorecard", "Reject": "reject_scorecard"}
+
+
+def scorecard_approval(use_case: UseCase):
+    """``scorecard_draft`` (WoE + logistic regression, PDO points, compared with the active version, quality
+    checks) ──► ``approve_scorecard`` (a person decides in Airflow's *Required actions*) ──► ``activate_scorecard``
+    or ``reject_scorecard`` (kept, marked rejected, with who and why). Returns the first task."""
+    from airflow.sdk import Param, task
+
+    from plugins.approvals import RecordedBranchOperator
+
+    cfg = settings()
+    name = use_case.name
+    conn = cfg.airflow.spark_connect_conn_id if cfg.spark.connect.enabled else cfg.airflow.spark_conn_id
+
+    @task.pyspark(task_id="scorecard_draft", conn_id=conn)
+    def scorecard_draft(ds: str | None = None, spark=None) -> dict:
+        """Draft a scorecard version from gold training rows up to ``ds``; its checks and comparison."""
+        from plugins.spark_tasks import run_job
+
+        result = run_job(spark, "scorecard_job", name, ds, entry="draft", as_text=False)
+        print(result)
+        return {**result.to_dict(), "summary": str(result)}
+
+    draft = scorecard_draft()
+    approve = RecordedBranchOperator(
+        task_id="approve_scorecard",
+        subject=f"{name}: activate scorecard draft v{{{{ ti.xcom_pull(task_ids='scorecard_draft')['version'] }}}}?",
+        body="```\n{{ ti.xcom_pull(task_ids='scorecard_draft')['summary'] }}\n```\n"
+             "Activate makes this draft the scorecard the decision engine uses (the active one is retired); "
+             "Reject keeps it, marked rejected, with your reason.",
+        options=list(SCORECARD_OPTIONS), options_mapping=SCORECARD_OPTIONS,
+        params={"reason": Param("", type="string", description="why (kept with the decision)")},
+        response_timeout=dt.timedelta(days=7),
+    )
+
+    def _decision(ti) -> dict:
+        return ti.xcom_pull(task_ids="approve_scorecard", key="decision") or {}
+
+    @task(task_id="activate_scorecard")
+    def activate_scorecard(ds: str | None = None, ti=None) -> str:
+        from jobs import scorecard_job
+        from jobs.lib.config import load_use_case
+
+        version = ti.xcom_pull(task_ids="scorecard_draft")["version"]
+        return scorecard_job.activate(load_use_case(name), version, _decision(ti).get("by", "unknown"), ds)
+
+    @task(task_id="reject_scorecard")
+    def reject_scorecard(ds: str | None = None, ti=None) -> str:
+        from jobs import scorecard_job
+        from jobs.lib.config import load_use_case
+
+        decision = _decision(ti)
+        version = ti.xcom_pull(task_ids="scorecard_draft")["version"]
+        reason = (decision.get("params") or {}).get("reason") or "rejected in Airflow"
+        return scorecard_job.reject(load_use_case(name), version, decision.get("by", "unknown"), reason, ds)
+
+    draft >> approve >> [activate_scorecard(), reject_scorecard()]
+    return draft
 
 
 def build_all() -> dict[str, object]:

@@ -26,8 +26,9 @@ def ensure_connection() -> None:
     os.environ.setdefault(variable, connection_env(cfg.spark.connect.host, cfg.spark.connect.port))
 
 
-def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", **options) -> str:
-    """Run ``jobs.<job>.<entry>(spark, use_case, ds, **options)`` on ``spark`` (a Spark Connect session)."""
+def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", *, as_text: bool = True, **options):
+    """Run ``jobs.<job>.<entry>(spark, use_case, ds, **options)`` on ``spark`` (a Spark Connect session); its
+    result as text (what the task logs and pushes to XCom), or as returned with ``as_text=False``."""
     from jobs.lib import connect_server
     from jobs.lib.config import load_use_case, settings
     from jobs.lib.spark import use_session
@@ -36,6 +37,24 @@ def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", **optio
         # A server that died since the last task (or was never started) is started here, so a retry succeeds.
         connect_server.ensure_running()
     use_session(spark)
-    module = importlib.import_module(f"jobs.{job}")
-    result = getattr(module, entry)(spark, load_use_case(use_case), ds, **options)
+    try:
+        module = importlib.import_module(f"jobs.{job}")
+        result = getattr(module, entry)(spark, load_use_case(use_case), ds, **options)
+    finally:
+        _leave_connect_mode()
+    if not as_text:
+        return result
     return "" if result is None else str(result)
+
+
+def _leave_connect_mode() -> None:
+    """Building a Connect session flips the whole process to Spark Connect (``SPARK_CONNECT_MODE_ENABLED``: every
+    ``pyspark.sql.functions`` call then makes Connect columns). When the task ran inside a process that also has
+    a classic session (``dag.test()`` in a test or a notebook), give that process back its classic mode."""
+    from pyspark import SparkContext
+
+    from jobs.lib import spark as spark_lib
+
+    spark_lib._session = None
+    if SparkContext._active_spark_context is not None:
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)

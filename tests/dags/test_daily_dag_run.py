@@ -3,7 +3,6 @@ the ``@task.pyspark`` tasks run bronze, silver and gold as clients of the test s
 and the tables hold the day."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -35,19 +34,16 @@ def airflow_env(tmp_path_factory):
 
 
 def test_daily_dag_run_lands_one_day_through_every_layer(airflow_env, spark, spark_connect_server):
-    from airflow.dag_processing.dagbag import DagBag
-
     from jobs.lib import lake, tables
     from jobs.lib.config import load_use_case
     from jobs.replay import replay
+    from tests.dags.dag_runner import run_dag
 
     summary = replay(load_use_case("credit_default"), "2026-01-01", 3, malformed_rate=0.05,
                      landing_root=str(airflow_env / "landing"))
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).dags["credit_default_daily"]
-    run = dag.test(logical_date=dt.datetime.fromisoformat(DS).replace(tzinfo=dt.timezone.utc))
-    assert run.state == "success"
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"land": "success", "bronze": "success", "silver": "success", "gold": "success"}
+    run = run_dag("credit_default_daily", DS)
+    assert run["state"] == "success"
+    assert run["tasks"] == {"land": "success", "bronze": "success", "silver": "success", "gold": "success"}
 
     received = summary.events[DS]
     quality = {(r.layer, r.stream): r for r in lake.read(tables.quality("credit_default")).where(f"ds = '{DS}'").collect()}
