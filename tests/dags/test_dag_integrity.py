@@ -71,7 +71,7 @@ def test_cluster_profile_spark_tasks_are_spark_submitted():
             assert task.application.endswith(f"jobs/{job}.py")
             assert task.application_args == ["--use-case", "credit_default", "--ds", "{{ ds }}"]
             assert not task.env_vars
-            remote = spark_task(job, load_use_case("credit_default"), mode="submit-remote")
+            remote = spark_task(job, load_use_case("credit_default"), mode="submit-remote", task_id=f"{job}_remote")
             assert remote.env_vars == {"RISKPIPE_SPARK_CONNECT": "1"}
 
 
