@@ -70,7 +70,7 @@ def test_train_dag_promotes_a_champion_and_activates_the_approved_scorecard(trai
     assert champion is not None and champion.tags.get("gate_status") == "passed"
     assert float(champion.tags["governance_score"]) > 0
     governance_rows = lake.read(tables.governance("credit_default"), spark=spark).collect()
-    assert [(r.model_version) for r in governance_rows] == [champion.version]
+    assert [str(r.model_version) for r in governance_rows] == [str(champion.version)]
 
     status = scorecard_job.status(load_use_case("credit_default"))
     (version,) = status["versions"]
