@@ -45,8 +45,19 @@ def use_session(spark: SparkSession) -> SparkSession:
     from jobs.lib import lake
 
     _session = spark
+    if is_connect(spark):
+        _fail_fast(spark)
     lake.install(spark)
     return spark
+
+
+def _fail_fast(spark: SparkSession) -> None:
+    """Retry a lost server for ~8 s, not PySpark's default of 10 minutes: a task whose server died fails soon,
+    and Airflow's own retry (after ``airflow.retry_delay_minutes``, with the server started again) finishes it."""
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=5, backoff_multiplier=2.0, initial_backoff=250,
+                                                   max_backoff=4000)])
 
 
 def is_connect(spark: SparkSession) -> bool:
