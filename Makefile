@@ -74,9 +74,11 @@ test: setup ## run the whole test suite
 test-fast: setup ## the tests without the slow ones (extra processes, DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup ## run the benchmarks (not tests): lake write/read vs Parquet, medallion layers
+bench: setup ## run the benchmarks (not tests): lake I/O vs Parquet, medallion layers, task overhead, DAG parse time
 	$(PY) benchmarks/lake_write_read.py
 	$(PY) benchmarks/medallion.py
+	$(PY) benchmarks/task_overhead.py
+	$(PY) benchmarks/dag_parse.py
 
 lint: setup ## ruff over the code
 	$(PY) -m pip install --quiet ruff==0.17.6 && $(VENV)/bin/ruff check jobs dags plugins tests benchmarks
