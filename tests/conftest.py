@@ -87,3 +87,26 @@ def configured(**env: str) -> Iterator[None]:
                 os.environ[key] = value
         config.settings.cache_clear()
         config._use_case_cached.cache_clear()
+
+
+def conf_with_own_mlflow(root: Path, n_trials: dict[str, int] | None = None) -> Path:
+    """A copy of ``conf/`` under ``root`` whose MLflow store and artifacts live in ``root/mlflow`` (and, per use
+    case in ``n_trials``, a smaller Optuna trial count); point ``RISKPIPE_CONF_DIR`` at the returned folder."""
+    import shutil
+
+    import yaml
+
+    conf = root / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    base = yaml.safe_load((conf / "base.yaml").read_text())
+    base["paths"].update(mlflow_tracking_uri=f"sqlite:///{root}/mlflow/mlflow.db",
+                         mlflow_artifacts=str(root / "mlflow" / "artifacts"),
+                         samples=str(PROJECT_ROOT / "data" / "samples"))
+    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    for name, trials in (n_trials or {}).items():
+        path = conf / "use_cases" / f"{name}.yaml"
+        use_case = yaml.safe_load(path.read_text())
+        use_case["model"]["search"]["n_trials"] = trials
+        path.write_text(yaml.safe_dump(use_case, sort_keys=False))
+    (root / "mlflow").mkdir(exist_ok=True)
+    return conf

@@ -4,16 +4,14 @@ The approval is recorded the way the Airflow UI records it (the HITL endpoint's 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import PROJECT_ROOT, configured
+from tests.conftest import conf_with_own_mlflow, configured
 from tests.integration.train_data import write_gold_training
 
 pytestmark = pytest.mark.slow
@@ -25,17 +23,7 @@ APPROVER = "risk.officer@bank.example"
 def train_env(tmp_path_factory, spark):
     """Config copy whose MLflow store is in a tmp dir (3 Optuna trials), a gold training table, Airflow's DB."""
     root = tmp_path_factory.mktemp("traindag")
-    conf = root / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf)
-    base = yaml.safe_load((conf / "base.yaml").read_text())
-    base["paths"].update(mlflow_tracking_uri=f"sqlite:///{root}/mlflow/mlflow.db",
-                         mlflow_artifacts=str(root / "mlflow" / "artifacts"),
-                         samples=str(PROJECT_ROOT / "data" / "samples"))
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-    credit = yaml.safe_load((conf / "use_cases" / "credit_default.yaml").read_text())
-    credit["model"]["search"]["n_trials"] = 3
-    (conf / "use_cases" / "credit_default.yaml").write_text(yaml.safe_dump(credit, sort_keys=False))
-    (root / "mlflow").mkdir()
+    conf = conf_with_own_mlflow(root, n_trials={"credit_default": 3})
     with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
         from jobs.lib.config import load_use_case
 

@@ -6,12 +6,10 @@ the run's version itself; the gate then judges that same version with the govern
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-import yaml
 
-from tests.conftest import configured
+from tests.conftest import conf_with_own_mlflow, configured
 from tests.integration.train_data import write_gold_training
 
 pytestmark = pytest.mark.slow
@@ -27,14 +25,7 @@ def trained(tmp_path_factory, spark):
     from jobs.lib import config
 
     root = tmp_path_factory.mktemp("governance")
-    conf = root / "conf"
-    shutil.copytree(config.PROJECT_ROOT / "conf", conf)
-    base = yaml.safe_load((conf / "base.yaml").read_text())
-    base["paths"]["mlflow_tracking_uri"] = f"sqlite:///{root}/mlflow/mlflow.db"
-    base["paths"]["mlflow_artifacts"] = str(root / "mlflow" / "artifacts")
-    base["paths"]["samples"] = str(config.PROJECT_ROOT / "data" / "samples")
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-    (root / "mlflow").mkdir()
+    conf = conf_with_own_mlflow(root)
     with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
         credit = config.load_use_case("credit_default")
         write_gold_training(spark, credit)

@@ -17,9 +17,8 @@ import sys
 
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import configured
+from tests.conftest import conf_with_own_mlflow, configured
 from tests.integration.train_data import write_gold_training
 
 pytestmark = pytest.mark.slow
@@ -30,19 +29,8 @@ DS_BASIC, DS_FULL, DS_WEAK = "2026-02-01", "2026-02-02", "2026-02-03"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, spark):
     """A configuration whose MLflow store, artifacts and lakehouse live in a tmp dir."""
-    import shutil
-
-    from jobs.lib import config
-
     root = tmp_path_factory.mktemp("train")
-    conf = root / "conf"
-    shutil.copytree(config.PROJECT_ROOT / "conf", conf)
-    base = yaml.safe_load((conf / "base.yaml").read_text())
-    base["paths"]["mlflow_tracking_uri"] = f"sqlite:///{root}/mlflow/mlflow.db"
-    base["paths"]["mlflow_artifacts"] = str(root / "mlflow" / "artifacts")
-    base["paths"]["samples"] = str(config.PROJECT_ROOT / "data" / "samples")
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-    (root / "mlflow").mkdir()
+    conf = conf_with_own_mlflow(root)
     with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
         yield root
 
