@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -223,12 +222,10 @@ def test_rows_per_day_none_with_history_uses_every_sample_row_once(tmp_path, cre
     pd.testing.assert_frame_equal(got, want)
 
 
-def test_thirty_days_both_use_cases_volume_unique_keys_and_fast(tmp_path, credit, leads):
+def test_thirty_days_both_use_cases_volume_and_unique_keys(tmp_path, credit, leads):
+    """(How long it takes is not asserted here: ~1.5 s on 2 cores, see the replay module's docstring.)"""
     days = 30
-    began = time.perf_counter()
     summaries = {uc.name: replay(uc, START, days, malformed_rate=0.0, landing_root=tmp_path) for uc in (credit, leads)}
-    elapsed = time.perf_counter() - began
-    assert elapsed < 20, f"replay of {days} days x 500 rows for two use cases took {elapsed:.1f}s"  # ~1.5 s
     for uc, n_history in ((credit, CREDIT_HISTORY), (leads, LEADS_HISTORY)):
         summary, key = summaries[uc.name], uc.primary_key[0]
         assert summary.history_events == n_history
