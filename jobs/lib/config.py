@@ -198,6 +198,17 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Slack alerts: task failures, drift alerts and retraining decisions. The webhook URL is a secret: it lives
+    in the Airflow connection ``slack_conn_id`` (e.g. ``AIRFLOW_CONN_SLACK_ALERTS`` in the environment), never in
+    config; without the connection, alerts are logged and the DAGs still run."""
+
+    slack_conn_id: str = "slack_alerts"
+    channel: str | None = None  # None: the webhook's own channel
+    top_features: int = 5  # drifting features named in a drift alert
+
+
+@dataclass(frozen=True)
 class Settings:
     profile: str
     project: str
@@ -206,6 +217,7 @@ class Settings:
     spark: SparkSettings
     pii: PiiSettings
     airflow: AirflowSettings
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def table_path(self, layer: str, use_case: str, table: str) -> str:
         """Where a Delta table lives: ``<lakehouse>/<layer>/<use_case>/<table>``."""
@@ -294,9 +306,16 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
     a.done()
     if airflow.retries < 2:
         raise ConfigError(f"{source}: key 'airflow.retries' must be >= 2, got {airflow.retries}")
+    alerts = AlertSettings()
+    if "alerts" in top.data:
+        al = top.section("alerts")
+        alerts = AlertSettings(slack_conn_id=al.get("slack_conn_id", str, "slack_alerts"),
+                               channel=al.get("channel", str, None, allow_none=True),
+                               top_features=al.get("top_features", int, 5))
+        al.done()
     top.done()
     return Settings(profile=profile, project=project, conf_dir=directory, paths=Paths(**path_values),
-                    spark=spark, pii=pii, airflow=airflow)
+                    spark=spark, pii=pii, airflow=airflow, alerts=alerts)
 
 
 @functools.lru_cache(maxsize=None)
@@ -439,6 +458,72 @@ class ScorecardSettings:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A decision band: scores (probability of the positive class) up to ``max_score`` (inclusive) that are
+    above the previous band's ``max_score``."""
+
+    name: str
+    max_score: float
+
+
+@dataclass(frozen=True)
+class ReasonCodes:
+    """Adverse-action style reason codes: the top features pushing a score towards the positive class."""
+
+    bands: tuple[str, ...]  # rows in these bands get reason codes ...
+    share: float  # ... and this share of the other rows (deterministic hash of the key)
+    top_n: int  # how many features per row
+    mode: str  # exact (TreeSHAP, pred_contribs) or approx (Saabas-style approx_contribs: far cheaper)
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """Nightly scoring into ``scores/<use_case>`` (jobs/score.py)."""
+
+    bands: tuple[Band, ...]  # ascending ``max_score``; the last one is 1.0
+    reason_codes: ReasonCodes
+    canary_fraction: float  # share of keys (hash of the key) the challenger scores in the CRM table
+
+    def band(self, score: float) -> str:
+        for b in self.bands:
+            if score <= b.max_score:
+                return b.name
+        return self.bands[-1].name
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a drift statistic warns or alerts (jobs/drift.py)."""
+
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    ks_pvalue: float = 0.05  # KS alerts when p < ks_pvalue ...
+    ks_min_statistic: float = 0.1  # ... and the statistic (effect size) reaches this: p alone flags tiny shifts
+    chi2_pvalue: float = 0.05  # chi-square alerts when p < chi2_pvalue ...
+    chi2_min_cramers_v: float = 0.1  # ... and Cramér's V (effect size) reaches this
+    new_category_share_warn: float = 0.005  # share of a day's rows quarantined by a value-set expectation
+    new_category_share_alert: float = 0.02
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When the daily DAG triggers ``<use_case>_train`` (the decide task)."""
+
+    alert_runs: int = 3  # retrain when at least this many ...
+    window_runs: int = 5  # ... of the last this many daily runs (this one included) had a drift alert
+    min_alert_features: int = 1  # a run counts as alerting when at least this many features (or the score) alert
+    performance_drop: float = 0.05  # or when a matured cohort's AUC is this far below the training holdout's
+    min_cohort_rows: int = 200  # matured rows a cohort needs before its AUC counts
+    cooldown_runs: int = 5  # after a retraining trigger, wait this many runs before the next one
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
+    retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
+
+
+@dataclass(frozen=True)
 class UseCase:
     name: str
     description: str
@@ -462,6 +547,8 @@ class UseCase:
     fairness: Fairness = field(default_factory=Fairness)
     extra: dict[str, Any] = field(default_factory=dict)
     scorecard: ScorecardSettings | None = None  # None: no points scorecard (no 'scorecard' section)
+    scoring: ScoringSettings | None = None  # None: the use case is not scored nightly (no 'scoring' section)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -571,13 +658,17 @@ def _parse_use_case(path: Path) -> UseCase:
     fairness = _parse_fairness(top.section("fairness"), path) if "fairness" in top.data else Fairness()
     extra = top.get("extra", dict, {})  # free-form section for later stages (training, scoring)
     scorecard = _parse_scorecard(top.section("scorecard"), path) if "scorecard" in top.data else None
+    scoring = _parse_scoring(top.section("scoring"), path) if "scoring" in top.data else None
+    if scoring is not None and model is None:
+        raise ConfigError(f"{path}: key 'scoring' needs a 'model' section (nothing to score with)")
+    monitoring = _parse_monitoring(top.section("monitoring"), path) if "monitoring" in top.data else MonitoringSettings()
     top.done()
     return UseCase(
         name=name, description=description, source_file=path, source=source, schema=schema,
         primary_key=primary_key, event_timestamp=event_timestamp, entity=entity, label=label, pii=pii,
         protected_attributes=protected, required=required, outlier_columns=outliers, features=features,
         forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, model=model, gate=gate,
-        fairness=fairness, extra=extra, scorecard=scorecard,
+        fairness=fairness, extra=extra, scorecard=scorecard, scoring=scoring, monitoring=monitoring,
     )
 
 
@@ -701,6 +792,76 @@ def _parse_scorecard(s: _Section, path: Path) -> ScorecardSettings:
         if getattr(checks, key) <= 0:
             raise ConfigError(f"{path}: key 'scorecard.checks.{key}' must be > 0, got {getattr(checks, key)}")
     return ScorecardSettings(base_score=base_score, base_odds=base_odds, pdo=pdo, checks=checks)
+
+
+REASON_CODE_MODES = ("exact", "approx")
+
+
+def _parse_scoring(s: _Section, path: Path) -> ScoringSettings:
+    bands = []
+    for i, item in enumerate(s.get("bands", list)):
+        b = _Section(item, path, f"scoring.bands[{i}]")
+        bands.append(Band(name=b.get("name", str), max_score=float(b.get("max_score", (int, float)))))
+        b.done()
+    if not bands:
+        raise ConfigError(f"{path}: key 'scoring.bands' must list at least one band")
+    uppers = [b.max_score for b in bands]
+    if any(a >= b for a, b in zip(uppers, uppers[1:])) or uppers[-1] != 1.0 or uppers[0] <= 0:
+        raise ConfigError(f"{path}: key 'scoring.bands' needs strictly increasing max_score values in (0, 1], "
+                          f"the last one 1.0, got {uppers}")
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: key 'scoring.bands' has duplicate band names: {names}")
+    r = s.section("reason_codes")
+    reason = ReasonCodes(bands=tuple(r.str_list("bands", [])), share=r.get("share", (int, float), 0.0),
+                         top_n=r.get("top_n", int, 3), mode=r.get("mode", str, "exact"))
+    r.done()
+    for band in reason.bands:
+        if band not in names:
+            raise ConfigError(f"{path}: key 'scoring.reason_codes.bands' names band '{band}', not one of {names}")
+    if not 0 <= reason.share <= 1:
+        raise ConfigError(f"{path}: key 'scoring.reason_codes.share' must be in [0, 1], got {reason.share}")
+    if reason.top_n < 1:
+        raise ConfigError(f"{path}: key 'scoring.reason_codes.top_n' must be >= 1, got {reason.top_n}")
+    if reason.mode not in REASON_CODE_MODES:
+        raise ConfigError(f"{path}: key 'scoring.reason_codes.mode' is {reason.mode!r}; use one of "
+                          f"{list(REASON_CODE_MODES)}")
+    canary = float(s.get("canary_fraction", (int, float), 0.0))
+    if not 0 <= canary < 1:
+        raise ConfigError(f"{path}: key 'scoring.canary_fraction' must be in [0, 1), got {canary}")
+    s.done()
+    return ScoringSettings(bands=tuple(bands), reason_codes=reason, canary_fraction=canary)
+
+
+def _dataclass_section(section: _Section, cls: type, path: Path) -> Any:
+    """A dataclass of numbers from a section: every key optional (the dataclass default), none unknown,
+    none negative."""
+    values = {}
+    for f in fields(cls):
+        if f.name in section.data:
+            kind = int if f.type in ("int", int) else (int, float)
+            value = section.get(f.name, kind)
+            if isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{path}: key '{section._key(f.name)}' must be a number >= 0, got {value!r}")
+            values[f.name] = float(value) if kind != int else value
+    section.done()
+    return cls(**values)
+
+
+def _parse_monitoring(m: _Section, path: Path) -> MonitoringSettings:
+    drift = _dataclass_section(m.section("drift"), DriftThresholds, path) if "drift" in m.data else DriftThresholds()
+    retrain = _dataclass_section(m.section("retrain"), RetrainPolicy, path) if "retrain" in m.data else RetrainPolicy()
+    m.done()
+    if drift.psi_warn > drift.psi_alert:
+        raise ConfigError(f"{path}: key 'monitoring.drift.psi_warn' ({drift.psi_warn}) must not exceed "
+                          f"'monitoring.drift.psi_alert' ({drift.psi_alert})")
+    if drift.new_category_share_warn > drift.new_category_share_alert:
+        raise ConfigError(f"{path}: key 'monitoring.drift.new_category_share_warn' must not exceed "
+                          "'monitoring.drift.new_category_share_alert'")
+    if not 1 <= retrain.alert_runs <= retrain.window_runs:
+        raise ConfigError(f"{path}: keys 'monitoring.retrain.alert_runs' ({retrain.alert_runs}) and "
+                          f"'window_runs' ({retrain.window_runs}) need 1 <= alert_runs <= window_runs")
+    return MonitoringSettings(drift=drift, retrain=retrain)
 
 
 def use_case_names(directory: Path | None = None) -> list[str]:

@@ -50,3 +50,34 @@ def scorecards(use_case: str, cfg: Settings | None = None) -> str:
     """Root of the use case's scorecard store: ``versions`` (one row per draft, with status and checks) and
     ``points`` (one row per version, feature and bin) Delta tables under it."""
     return f"{_cfg(cfg).paths.lakehouse.rstrip('/')}/scorecards/{use_case}"
+
+
+def scores(use_case: str, cfg: Settings | None = None) -> str:
+    """What the CRM reads: one row per scored key and score date (champion, or challenger for the canary share),
+    partitioned by ``score_date``. Contract in the README ("Scores for the CRM")."""
+    return _cfg(cfg).table_path("scores", use_case, "daily")
+
+
+def scores_shadow(use_case: str, cfg: Settings | None = None) -> str:
+    """The challenger's scores of the same rows (never read by the CRM), partitioned by ``score_date``."""
+    return _cfg(cfg).table_path("scores", use_case, "shadow")
+
+
+def scores_latest(use_case: str, cfg: Settings | None = None) -> str:
+    """The latest score per customer (entity): the CRM's lookup table, upserted by each scoring run."""
+    return _cfg(cfg).table_path("scores", use_case, "latest")
+
+
+def drift(use_case: str, cfg: Settings | None = None) -> str:
+    """One row per date, feature and statistic (PSI, KS, chi-square, new_category_share), partitioned by ``ds``."""
+    return _cfg(cfg).table_path("monitoring", use_case, "drift")
+
+
+def performance(use_case: str, cfg: Settings | None = None) -> str:
+    """AUC / KS / bad rate per score-date cohort once its labels matured, next to the training holdout's."""
+    return _cfg(cfg).table_path("monitoring", use_case, "performance")
+
+
+def decisions(use_case: str, cfg: Settings | None = None) -> str:
+    """One retraining decision per daily run (retrain or not, and why), partitioned by ``ds``."""
+    return _cfg(cfg).table_path("monitoring", use_case, "decisions")

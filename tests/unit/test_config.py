@@ -134,7 +134,7 @@ def test_model_gate_and_fairness_load_into_typed_objects():
 
 def test_a_use_case_without_model_sections_has_no_model_and_default_fairness(conf):
     def strip(d):
-        for key in ("model", "gate", "fairness"):
+        for key in ("model", "gate", "fairness", "scoring"):
             d.pop(key)
     _edit(conf / "use_cases" / "lead_scoring.yaml", strip)
     lead = load_use_case("lead_scoring", directory=conf)
@@ -204,3 +204,28 @@ def test_a_wrong_scorecard_key_names_file_and_key(conf, change, message):
     _edit(conf / "use_cases" / "credit_default.yaml", change)
     with pytest.raises(ConfigError, match=message):
         load_use_case("credit_default", directory=conf)
+
+
+def test_scoring_and_monitoring_sections_are_typed():
+    credit = load_use_case("credit_default")
+    assert [b.name for b in credit.scoring.bands] == ["approve", "review", "decline"]
+    assert credit.scoring.band(0.1) == "approve" and credit.scoring.band(0.3) == "approve"
+    assert credit.scoring.band(0.31) == "review" and credit.scoring.band(0.99) == "decline"
+    assert credit.monitoring.drift.psi_alert == 0.25 and credit.monitoring.retrain.alert_runs == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["scoring"]["bands"][2].update(max_score=0.9), r"the last one 1.0"),
+    (lambda d: d["scoring"]["bands"][1].update(max_score=0.2), r"strictly increasing"),
+    (lambda d: d["scoring"]["reason_codes"].update(bands=["maybe"]), r"names band 'maybe'"),
+    (lambda d: d["scoring"]["reason_codes"].update(mode="fast"), r"'scoring.reason_codes.mode' is 'fast'"),
+    (lambda d: d["scoring"].update(canary_fraction=1.5), r"'scoring.canary_fraction' must be in \[0, 1\)"),
+    (lambda d: d["monitoring"]["drift"].update(psi_warn=0.5), r"'monitoring.drift.psi_warn' \(0.5\) must not exceed"),
+    (lambda d: d["monitoring"]["retrain"].update(alert_runs=6), r"need 1 <= alert_runs <= window_runs"),
+    (lambda d: d["monitoring"]["retrain"].update(window_run=6), r"unknown key 'monitoring.retrain.window_run'"),
+    (lambda d: d["monitoring"]["drift"].update(psi_alert=-1), r"'monitoring.drift.psi_alert' must be a number >= 0"),
+])
+def test_bad_scoring_or_monitoring_config_names_the_key(conf, change, message):
+    _edit(conf / "use_cases" / "lead_scoring.yaml", change)
+    with pytest.raises(ConfigError, match=message):
+        load_use_case("lead_scoring", directory=conf)
