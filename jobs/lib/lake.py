@@ -91,6 +91,8 @@ def read(table: str, version: int | None = None, spark: SparkSession | None = No
     spark = _spark(spark)
     if not exists(table):
         raise DeltaLakeError(f"no Delta table at {table}")
+    if engine(spark) == DELTA_RS and native_io():
+        return _read_native(spark, table, version)
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", int(version))
@@ -99,6 +101,47 @@ def read(table: str, version: int | None = None, spark: SparkSession | None = No
         if parallelism:
             reader = reader.option("minPartitions", parallelism)
     return reader.load(table_uri(table))
+
+
+def native_io() -> bool:
+    """Whether the delta-rs engine reads and writes through Spark's own Parquet reader and writer (the default)
+    rather than the Python data source. ``RISKPIPE_DELTA_NATIVE_IO=0`` turns it off: the data source is
+    slower (Python workers plan and move every batch) but needs nothing of Spark's file sources."""
+    return os.environ.get("RISKPIPE_DELTA_NATIVE_IO", "1") != "0"
+
+
+# Table features the native path cannot honour: it reads the snapshot's files as plain Parquet.
+_NATIVE_UNSAFE_FEATURES = {"columnMapping", "deletionVectors", "typeWidening", "rowTracking", "v2Checkpoint"}
+
+
+def _read_native(spark: SparkSession, table: str, version: int | None) -> DataFrame:
+    """The snapshot through Spark's native Parquet reader: delta-rs lists the snapshot's files from the Delta
+    log (the driver, no Spark job), Spark reads them (JVM only: no Python workers). Partition values come
+    from the Hive-style folder names, typed by the table schema. Falls back to the data source for tables
+    using features a plain Parquet read would get wrong (column mapping, deletion vectors, ...)."""
+    from jobs.lib.delta_rs import delta_schema_to_spark, open_table
+
+    snapshot = open_table(table, version)
+    protocol = snapshot.protocol()
+    features = set(protocol.reader_features or []) | set(protocol.writer_features or [])
+    mapping = (snapshot.metadata().configuration or {}).get("delta.columnMapping.mode", "none")
+    if features & _NATIVE_UNSAFE_FEATURES or mapping != "none":
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(table_uri(table))
+    schema = delta_schema_to_spark(snapshot.schema())
+    files = snapshot.file_uris()
+    if not files:
+        return spark.createDataFrame([], schema)
+    partitions = list(snapshot.metadata().partition_columns)
+    root = os.path.abspath(table_uri(table)) if "://" not in table_uri(table) else table_uri(table)
+    if any(not f.startswith(root + "/") for f in files):
+        raise DeltaLakeError(f"read {table}: the log names files outside the table folder; "
+                             "set RISKPIPE_DELTA_NATIVE_IO=0 to read it through the data source")
+    # The reader lists each named file; more than the threshold runs the listing as a Spark job of its own.
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+    return (spark.read.schema(schema).option("basePath", root).parquet(*files)).select(*schema.names)
 
 
 def _default_parallelism(spark: SparkSession) -> int | None:
@@ -110,7 +153,11 @@ def _default_parallelism(spark: SparkSession) -> int | None:
 
 def schema(table: str, spark: SparkSession | None = None):
     """The table's Spark schema (from the Delta log only; no data is read)."""
-    return read(table, spark=spark).schema
+    from jobs.lib.delta_rs import delta_schema_to_spark, open_table
+
+    if spark is not None and engine(spark) == DELTA_SPARK:
+        return read(table, spark=spark).schema
+    return delta_schema_to_spark(open_table(table).schema())
 
 
 def write(
@@ -137,6 +184,9 @@ def write(
         check_schema(table, current, df.schema, merge_schema, overwrite=mode == "overwrite")
         # Same column order as the table; new columns (merge_schema) at the end.
         df = df.select(*current.names, *[c for c in df.columns if c not in current.names])
+    if engine(spark) == DELTA_RS and native_io():
+        _write_native(df, table, mode, partition_by, replace_where, merge_schema)
+        return
     writer = df.write.format("delta").mode(mode)
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
@@ -149,6 +199,131 @@ def write(
         # Spark refuses .partitionBy() for a Python data source: the columns travel as an option.
         writer = writer.option("partitionColumns", json.dumps(list(partition_by)))
     writer.save(table_uri(table))
+
+
+STAGING = "_riskpipe_staging"  # under the table folder: Spark writes here, the commit moves the files into place
+
+
+def _write_native(df: DataFrame, table: str, mode: str, partition_by: Sequence[str] | None,
+                  replace_where: str | None, merge_schema: bool) -> None:
+    """One Delta commit of files Spark's own Parquet writer wrote (JVM only, no Python workers).
+
+    Spark writes the data into a staging folder of the table (``_riskpipe_staging/<job>``, Hive-style partition
+    folders); the client moves each file into its partition folder under a unique name, reads its row count
+    and column statistics from the Parquet footer, and commits all of them through delta-rs with the same
+    checks as the data source's writer (partition columns, ``replaceWhere`` conformity, schema). A crash
+    before the commit leaves files the log does not name: readers never see them, ``vacuum`` deletes them.
+    """
+    from jobs.lib.delta_rs import DeltaCommitMessage, DeltaRsWriter, open_table, table_exists
+
+    uri = table_uri(table)
+    existed = table_exists(uri)
+    if existed:
+        partitions = list(open_table(uri).metadata().partition_columns)
+        if partition_by is not None and list(partition_by) and list(partition_by) != partitions:
+            raise DeltaLakeError(f"write to {uri}: partition columns {list(partition_by)} do not match the "
+                                 f"table's {partitions}")
+    else:
+        partitions = list(partition_by or [])
+        missing = [c for c in partitions if c not in df.columns]
+        if missing:
+            raise DeltaLakeError(f"write to {uri}: partition columns {missing} are not in the data")
+    committer = DeltaRsWriter(uri, df.schema, mode == "overwrite", partitions, replace_where, merge_schema, existed)
+    root = os.path.abspath(uri)
+    staging = f"{root}/{STAGING}/{committer.job_id}"
+    spark = df.sparkSession
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: delta-rs reads it
+    writer = df.write.mode("overwrite").option("compression", "snappy")
+    if partitions:
+        writer = writer.partitionBy(*partitions)
+    try:
+        writer.parquet(staging)
+        files = _adopt_staged(staging, root, partitions, committer.job_id)
+        committer.commit([DeltaCommitMessage(files=files)])
+    finally:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _adopt_staged(staging: str, root: str, partitions: list[str], job_id: str):
+    """Move the Parquet files Spark wrote under ``staging`` into the table's partition folders; describe each
+    as a Delta add (path, size, partition values, statistics from the footer). Empty files are dropped."""
+    import uuid
+    from urllib.parse import unquote
+
+    import pyarrow.parquet as pq
+
+    from jobs.lib.delta_rs import FileAdded, partition_dir
+
+    added = []
+    for folder, _, names in os.walk(staging):
+        for name in sorted(n for n in names if n.endswith(".parquet")):
+            source = os.path.join(folder, name)
+            meta = pq.read_metadata(source)
+            if meta.num_rows == 0:
+                continue
+            rel_dir = os.path.relpath(folder, staging)
+            values: dict[str, str | None] = {}
+            for part in ([] if rel_dir == "." else rel_dir.split(os.sep)):
+                column, _, raw = part.partition("=")
+                value = unquote(raw)
+                values[column] = None if value == "__HIVE_DEFAULT_PARTITION__" else value
+            if sorted(values) != sorted(partitions):
+                raise DeltaLakeError(f"write to {root}: Spark wrote {source} outside the partition folders "
+                                     f"{partitions}; nothing was committed")
+            target_dir = partition_dir(partitions, [values[c] for c in partitions])
+            task = name.split("-")[1] if name.startswith("part-") else "00000"
+            rel = f"{target_dir}/" if target_dir else ""
+            rel += f"part-{task}-{job_id}-{uuid.uuid4().hex[:8]}.c000.snappy.parquet"
+            os.makedirs(os.path.join(root, target_dir), exist_ok=True)
+            os.replace(source, os.path.join(root, rel))
+            info = os.stat(os.path.join(root, rel))
+            added.append(FileAdded(path=rel, size=info.st_size, partition_values=values,
+                                   modification_time=int(info.st_mtime * 1000), num_records=meta.num_rows,
+                                   stats=_footer_stats(meta)))
+    return added
+
+
+def _footer_stats(meta) -> str:
+    """Delta file statistics (numRecords, nullCount, min/max of numbers and dates) from a Parquet footer."""
+    import datetime as dt
+
+    nulls: dict[str, int] = {}
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    usable = True
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            column = group.column(i)
+            name = column.path_in_schema
+            if "." in name:  # nested: no statistics
+                continue
+            stats = column.statistics
+            if stats is None or not stats.has_null_count:
+                usable = False
+                continue
+            nulls[name] = nulls.get(name, 0) + stats.null_count
+            if not stats.has_min_max:
+                continue
+            lo, hi = stats.min, stats.max
+            if isinstance(lo, bool) or not isinstance(lo, (int, float, dt.date)) or isinstance(lo, dt.datetime):
+                continue
+            if isinstance(lo, float) and (lo != lo or hi != hi):
+                continue
+            mins[name] = lo if name not in mins else min(mins[name], lo)
+            maxs[name] = hi if name not in maxs else max(maxs[name], hi)
+
+    def plain(v: Any) -> Any:
+        return v.isoformat() if isinstance(v, dt.date) else v
+
+    stats_json: dict[str, Any] = {"numRecords": meta.num_rows,
+                                  "minValues": {k: plain(v) for k, v in mins.items()},
+                                  "maxValues": {k: plain(v) for k, v in maxs.items()}}
+    if usable:
+        stats_json["nullCount"] = nulls
+    return json.dumps(stats_json)
 
 
 def merge(df: DataFrame, table: str, keys: Sequence[str]) -> None:
@@ -252,5 +427,27 @@ def vacuum(table: str, retention_hours: float = 168, spark: SparkSession | None 
         return []
     from deltalake import DeltaTable
 
-    return DeltaTable(table_uri(table)).vacuum(retention_hours=int(retention_hours), dry_run=False,
-                                               enforce_retention_duration=False, full=True)
+    deleted = DeltaTable(table_uri(table)).vacuum(retention_hours=int(retention_hours), dry_run=False,
+                                                  enforce_retention_duration=False, full=True)
+    return deleted + _vacuum_staging(table, retention_hours)
+
+
+def _vacuum_staging(table: str, retention_hours: float) -> list[str]:
+    """Delete the staging folders of native writes that crashed before their commit, older than the retention;
+    returns the data files they held."""
+    import shutil
+    import time
+
+    staging = os.path.join(os.path.abspath(table_uri(table)), STAGING)
+    if "://" in table_uri(table) or not os.path.isdir(staging):
+        return []
+    cutoff = time.time() - retention_hours * 3600
+    deleted = []
+    for name in sorted(os.listdir(staging)):
+        folder = os.path.join(staging, name)
+        if os.path.getmtime(folder) <= cutoff:
+            for parent, _, names in os.walk(folder):
+                deleted += [os.path.relpath(os.path.join(parent, n), os.path.dirname(staging))
+                            for n in names if n.endswith(".parquet")]
+            shutil.rmtree(folder, ignore_errors=True)
+    return deleted

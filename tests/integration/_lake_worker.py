@@ -66,21 +66,17 @@ def stall_last_partition(df, marker: str, partitions: int):
 
 
 def hold_commits(spark, barrier: dict) -> None:
-    """Re-register ``delta`` so that the engine's commit first waits at ``barrier`` (nothing else changes)."""
-    from jobs.lib.delta_rs import DeltaRsDataSource, DeltaRsWriter
+    """Make the engine's commit first wait at ``barrier`` (nothing else changes). The commit runs in this
+    process on both write paths (the native Parquet write and the data source's driver-side commit)."""
+    from jobs.lib.delta_rs import DeltaRsWriter
 
-    class HeldWriter(DeltaRsWriter):
-        def commit(self, messages):
-            wait_barrier(barrier["directory"], barrier["parties"])
-            super().commit(messages)
+    commit = DeltaRsWriter.commit
 
-    class HeldSource(DeltaRsDataSource):
-        def writer(self, schema, overwrite):
-            writer = super().writer(schema, overwrite)
-            writer.__class__ = HeldWriter
-            return writer
+    def held(self, messages):
+        wait_barrier(barrier["directory"], barrier["parties"])
+        commit(self, messages)
 
-    spark.dataSource.register(HeldSource)
+    DeltaRsWriter.commit = held
 
 
 def main(spec: dict) -> None:

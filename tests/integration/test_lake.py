@@ -413,7 +413,8 @@ def test_partition_values_of_each_type_round_trip(spark, new_table):
 
 
 # --------------------------------------------------------------------------- partition pruning
-def test_partition_filter_reads_only_that_partition(spark, new_table):
+def test_partition_filter_reads_only_that_partition(spark, new_table, monkeypatch):
+    monkeypatch.setenv("RISKPIPE_DELTA_NATIVE_IO", "0")  # the data source: files are opened lazily, per split
     t = new_table()
     lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
     expected = lake.read(t).where("ds = '2024-01-02'").collect()
@@ -429,8 +430,32 @@ def test_partition_filter_reads_only_that_partition(spark, new_table):
     # ... while an unpruned read does, and fails
     with pytest.raises(Exception, match="(?i)no such file|not found|FileNotFound"):
         lake.read(t).collect()
+    # the native reader checks every file of the snapshot when the read is defined: a lost file is an error
+    # naming it, whatever the filter
+    monkeypatch.setenv("RISKPIPE_DELTA_NATIVE_IO", "1")
+    with pytest.raises(Exception, match="(?i)path does not exist.*" + victim.name):
+        lake.read(t).where("ds = '2024-01-02'").collect()
     # restore the file so the teardown check can read the table
     lake.write(frame(spark, [PEOPLE[4]]), t, mode="overwrite", replace_where="ds = '2024-01-03'")
+
+
+def test_native_and_data_source_reads_agree(spark, new_table, monkeypatch):
+    """Spark's Parquet reader over the log's file list gives what the data source gives: values, types,
+    null partitions, columns added later (null in older files), time travel."""
+    t = new_table()
+    lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
+    wider = frame(spark, PEOPLE[:2]).withColumn("note", F.lit("added"))
+    lake.write(wider, t, merge_schema=True)
+    lake.write(frame(spark, PEOPLE[:1]).withColumn("note", F.lit(None).cast("string")).withColumn(
+        "ds", F.lit(None).cast("string")), t)
+    reads = {}
+    for native in ("0", "1"):
+        monkeypatch.setenv("RISKPIPE_DELTA_NATIVE_IO", native)
+        reads[native] = (lake.read(t), lake.read(t, version=0), lake.read(t).where(F.col("ds").isNull()))
+    for a, b in zip(reads["0"], reads["1"]):
+        assert a.schema == b.schema
+        assertDataFrameEqual(a, b)
+    assert reads["1"][2].count() == 1
 
 
 # ---------------------------------------------------------------------------------------- interop
