@@ -24,7 +24,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # What `make run` replays and runs (override: make run DAYS=20 START=2026-01-01).
 START ?= 2026-01-01
 DAYS ?= 60
-RUN_DAYS ?= 7
+RUN_DAYS ?= 21
 USE_CASES ?= credit_default lead_scoring
 
 .PHONY: help setup java run replay pipeline smoke test test-fast bench lint spark-up spark-down spark-status up down clean

@@ -1,14 +1,18 @@
 """End to end on the embedded default (what ``make run`` does).
 
-1. replay each use case's sample data into daily landing files (skipped when already there);
+1. replay each use case's sample data into landing files: the history load on the first date, then daily files
+   with drift injected from ``--drift-from-day`` on (:data:`DEMO_DRIFT`: one numeric and one categorical feature
+   per use case, with values the suite knows, so the rows pass validation and the drift reaches the statistics);
 2. start the warm local Spark Connect server unless it runs (the local profile; ``make spark-down`` stops it)
    and prepare Airflow's local SQLite database;
-3. run each use case's ``<use_case>_daily`` DAG with ``dag.test()`` for ``--days`` logical dates —
-   real Airflow runs whose Spark tasks are thin clients of that server (``spark-submit`` under the cluster
-   profile);
-4. print the data-quality table of every date and layer.
+3. run each use case's ``<use_case>_daily`` DAG with ``dag.test()`` for ``--days`` logical dates — real Airflow
+   runs whose Spark tasks are thin clients of that server (``spark-submit`` under the cluster profile):
+   land → bronze → silver → gold → score → drift → performance → decide → trigger_train | no_retrain;
+   ``<use_case>_train`` on the first date (the first champion, from the history), and on every date whose
+   decide task triggered it (the run the trigger queued is run here, as the scheduler would);
+4. print the data-quality table, what was scored, the drift alerts, the retraining decisions and the models.
 
-Run: ``make run`` or ``python -m jobs.run_pipeline --start 2026-01-01 --replay-days 60 --days 7``.
+Run: ``make run`` or ``python -m jobs.run_pipeline --start 2026-01-01 --replay-days 60 --days 21``.
 """
 from __future__ import annotations
 
@@ -25,15 +29,30 @@ from jobs.lib.cli import iso_date
 from jobs.lib.config import PROJECT_ROOT, load_use_case, settings, use_case_names
 
 
-def ensure_landing(name: str, start: str, days: int, malformed_rate: float) -> None:
+# Drift ``make run`` injects into the daily stream (``jobs.replay`` specs): values the suites accept.
+DEMO_DRIFT = {
+    "credit_default": ["credit_amount=shift:1.8", "purpose=mix:business:0.4"],
+    "lead_scoring": ["balance=shift:2.5", "contact=mix:telephone:0.5"],
+}
+
+
+def ensure_landing(name: str, start: str, days: int, malformed_rate: float, drift_from: str | None) -> None:
+    """Replay the landing files unless the same replay (same arguments: a stamp file records them) is there."""
+    import json
+
     from jobs.replay import replay
 
     cfg = settings()
-    last = (dt.date.fromisoformat(start) + dt.timedelta(days=days - 1)).isoformat()
-    if Path(cfg.landing_dir(name, "events", start)).is_dir() and Path(cfg.landing_dir(name, "events", last)).is_dir():
-        print(f"[{name}] landing files for {start}..{last} already there: {cfg.paths.landing}/{name}")
+    drift = DEMO_DRIFT.get(name, []) if drift_from else []
+    stamp = Path(cfg.paths.landing) / name / ".replay.json"
+    wanted = {"start": start, "days": days, "malformed_rate": malformed_rate, "drift_from": drift_from,
+              "drift": drift}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        print(f"[{name}] landing files of this replay already there: {cfg.paths.landing}/{name}")
         return
-    replay(load_use_case(name), start, days, malformed_rate=malformed_rate, log=print)
+    replay(load_use_case(name), start, days, malformed_rate=malformed_rate, log=print,
+           drift_from=drift_from if drift else None, drift=drift)
+    stamp.write_text(json.dumps(wanted))
 
 
 def prepare_spark() -> None:
@@ -91,47 +110,125 @@ def quality_table(names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def run_dag_logged(name: str, ds: str, kind: str, where: str, started: float) -> str:
+    """Run one DAG for ``ds``, with a progress line before and after (date n of N, elapsed)."""
+    print(f"[{where}] {name}_{kind} {ds}: running ({time.time() - started:.0f}s elapsed)", flush=True)
+    t0 = time.time()
+    approver = demo_approver(name) if kind == "train" else None
+    state = run_dag(name, ds, kind)
+    if approver is not None:
+        approver.join(timeout=30)
+    print(f"[{where}] {name}_{kind} {ds}: {state} in {time.time() - t0:.0f}s "
+          f"({time.time() - started:.0f}s elapsed)", flush=True)
+    return state
+
+
+def retrain_decided(name: str, ds: str) -> bool:
+    """Whether the daily run of ``ds`` decided to retrain (its trigger_train task queued ``<name>_train``)."""
+    from jobs.decide import recorded_decision
+    from jobs.lib import lake, tables
+
+    if not lake.exists(tables.decisions(name)):
+        return False
+    try:
+        return bool(recorded_decision(name, ds)["retrain"])
+    except RuntimeError:
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=iso_date, default="2026-01-01", help="first date of the replay and of the runs")
     parser.add_argument("--replay-days", type=int, default=60, help="days of landing files to replay")
-    parser.add_argument("--days", type=int, default=7, help="logical dates to run the daily DAGs for")
+    parser.add_argument("--days", type=int, default=21, help="logical dates to run the daily DAGs for (default 21)")
     parser.add_argument("--use-cases", nargs="+", default=use_case_names(), help="use cases (default: all)")
     parser.add_argument("--no-train", dest="train", action="store_false",
-                        help="do not run the <use_case>_train DAGs (default: train each use case on the first date)")
+                        help="do not run the <use_case>_train DAGs (default: train each use case on the first date "
+                             "and whenever the daily run decides to retrain)")
     parser.add_argument("--malformed-rate", type=float, default=0.02,
                         help="share of replayed lines made malformed, to show quarantine at work (default 0.02)")
+    parser.add_argument("--drift-from-day", type=int, default=8,
+                        help="inject DEMO_DRIFT into the daily stream from this date on (1 = the first; 0: no drift; "
+                             "default 8)")
     args = parser.parse_args(argv)
     started = time.time()
+    first = dt.date.fromisoformat(args.start)
+    drift_from = ((first + dt.timedelta(days=args.drift_from_day - 1)).isoformat() if args.drift_from_day > 0
+                  else None)
     for name in args.use_cases:
-        ensure_landing(name, args.start, args.replay_days, args.malformed_rate)
+        ensure_landing(name, args.start, args.replay_days, args.malformed_rate, drift_from)
     prepare_spark()
     prepare_airflow()
     failures = []
-    first = dt.date.fromisoformat(args.start)
-    trained = {name for name in args.use_cases if load_use_case(name).model is not None and args.train}
-    for offset in range(args.days):
-        ds = (first + dt.timedelta(days=offset)).isoformat()
+    trainable = {name for name in args.use_cases if load_use_case(name).model is not None and args.train}
+    trainings: list[tuple[str, str, str]] = []  # (use case, ds, why)
+    dates = [(first + dt.timedelta(days=offset)).isoformat() for offset in range(args.days)]
+    for n, ds in enumerate(dates, start=1):
         for name in args.use_cases:
-            kinds = ["daily"] + (["train"] if offset == 0 and name in trained else [])
-            for kind in kinds:  # the first date carries the history load: the first champion is trained on it
-                t0 = time.time()
-                approver = demo_approver(name) if kind == "train" else None
-                state = run_dag(name, ds, kind)
-                if approver is not None:
-                    approver.join(timeout=30)
-                print(f"[{name}_{kind}] {ds}: {state} in {time.time() - t0:.0f}s "
-                      f"({offset + 1}/{args.days} dates, {time.time() - started:.0f}s so far)", flush=True)
+            where = f"date {n} of {len(dates)}"
+            state = run_dag_logged(name, ds, "daily", where, started)
+            if "success" not in state:
+                failures.append(f"{name}_daily {ds}: {state}")
+                continue
+            why = None
+            if n == 1 and name in trainable:
+                why = "first champion, from the history load"  # the first date carries the history
+            elif name in trainable and retrain_decided(name, ds):
+                why = "the daily run decided to retrain"
+            if why:
+                trainings.append((name, ds, why))
+                state = run_dag_logged(name, ds, "train", where, started)
                 if "success" not in state:
-                    failures.append(f"{name}_{kind} {ds}: {state}")
+                    failures.append(f"{name}_train {ds}: {state}")
     print(quality_table(args.use_cases))
-    print(models_summary(sorted(trained)))
+    print(monitoring_summary(args.use_cases, dates))
+    print(models_summary(sorted(trainable)))
     if failures:
         print("\nFAILED runs:\n  " + "\n  ".join(failures))
         return 1
-    runs = args.days * len(args.use_cases) + len(trained)
-    print(f"\nAll {runs} DAG runs succeeded in {time.time() - started:.0f}s. Tables under {settings().paths.lakehouse}")
+    runs = len(dates) * len(args.use_cases) + len(trainings)
+    print(f"\nAll {runs} DAG runs succeeded in {time.time() - started:.0f}s: {len(dates)} dates x "
+          f"{len(args.use_cases)} use cases, {len(trainings)} training runs "
+          f"({'; '.join(f'{n} {d}: {w}' for n, d, w in trainings) or 'none'}).")
+    print(f"Tables under {settings().paths.lakehouse}; the CRM reads scores/<use_case>/daily and "
+          "scores/<use_case>/latest (README: 'Scores for the CRM').")
     return 0
+
+
+def monitoring_summary(names: Sequence[str], dates: Sequence[str]) -> str:
+    """Rows scored per use case, drift alerts by feature, and every retraining decision with its reason."""
+    from pyspark.sql import functions as F
+
+    from jobs.lib import lake, tables
+    from jobs.lib.spark import get_spark
+
+    spark = get_spark("riskpipe-report")
+    lines = []
+    for name in names:
+        scores = tables.scores(name)
+        if lake.exists(scores):
+            rows = (lake.read(scores, spark=spark).groupBy("model_role", "model_version").count()
+                    .orderBy("model_role", "model_version").collect())
+            total = sum(r["count"] for r in rows)
+            by = ", ".join(f"{r['model_role']} v{r['model_version']}: {r['count']}" for r in rows)
+            lines.append(f"\n== scored: {name}: {total} rows ({by}) -> {scores}")
+        drift = tables.drift(name)
+        if lake.exists(drift):
+            alerts = (lake.read(drift, spark=spark).where(F.col("status") == "alert")
+                      .groupBy("feature", "metric").agg(F.count("*").alias("days"), F.min("ds").alias("first"),
+                                                        F.max("value").alias("max"))
+                      .orderBy(F.desc("days"), "feature").collect())
+            lines.append(f"== drift alerts: {name} ({len(alerts)} feature/metric pairs)")
+            lines += [f"  {r['feature']:40s} {r['metric']:20s} {r['days']:3d} days from {r['first']} (max {r['max']:.3f})"
+                      for r in alerts]
+        decisions = tables.decisions(name)
+        if lake.exists(decisions):
+            rows = lake.read(decisions, spark=spark).orderBy("ds").collect()
+            retrains = [r for r in rows if r["retrain"]]
+            lines.append(f"== retraining decisions: {name}: {len(retrains)} of {len(rows)} runs retrain")
+            lines += [f"  {r['ds']} {'RETRAIN' if r['retrain'] else 'keep   '} {r['reason']}" for r in rows
+                      if r["retrain"] or r["alerting_runs"]]
+    return "\n".join(lines)
 
 
 DEMO_APPROVER = "make-run (unattended demo)"

@@ -2,7 +2,11 @@
 
 ``<use_case>_daily`` (one run per logical date ``ds``):
 
-    land ──► bronze ──► silver ──► gold
+    land ──► bronze ──► silver ──► gold ──► score ──► drift ──► performance ──► decide ──► retrain_branch
+                                                                                   ├──► trigger_train
+                                                                                   └──► no_retrain
+
+(the steps after gold for use cases with a ``scoring`` section; see :func:`monitoring`).
 
 * ``land`` waits (sensor, poke mode) for the landing folder of ``ds`` and fails after
   ``airflow.landing_timeout_minutes`` naming the folder;
@@ -36,8 +40,12 @@ LAYERS = ("bronze", "silver", "gold")
 
 
 def default_args() -> dict:
+    """Owner, retries, and a Slack message (``alerts.slack_conn_id``; logged when unset) when a task fails for good."""
+    from plugins.alerts import failure_notifier
+
     a = settings().airflow
-    return {"owner": a.owner, "retries": a.retries, "retry_delay": dt.timedelta(minutes=a.retry_delay_minutes)}
+    return {"owner": a.owner, "retries": a.retries, "retry_delay": dt.timedelta(minutes=a.retry_delay_minutes),
+            "on_failure_callback": failure_notifier()}
 
 
 def spark_task(job: str, use_case: UseCase, mode: str | None = None, *, task_id: str | None = None,
@@ -138,7 +146,60 @@ def daily_dag(use_case: UseCase):
             current = spark_task(layer, use_case)
             previous >> current
             previous = current
+        if use_case.scoring is not None:
+            monitoring(use_case, previous)
     return dag
+
+
+def monitoring(use_case: UseCase, gold):
+    """gold ──► score ──► drift ──► performance ──► decide ──► retrain_branch ──► trigger_train | no_retrain.
+
+    ``score`` writes the CRM's scores (champion, canary, the challenger's shadow); ``drift`` compares the day with
+    the champion's reference statistics; ``performance`` scores the cohorts whose labels matured; ``decide``
+    applies the retraining policy (``monitoring.retrain``) and records the decision; ``retrain_branch`` posts
+    the drift alert / retraining decision to Slack and picks ``trigger_train`` (a run of ``<use_case>_train``
+    for the same logical date) or ``no_retrain``. Each step reads and writes only its date: a rerun replaces.
+    """
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.sdk import task
+
+    name = use_case.name
+    scored = spark_task("score", use_case)
+    drifted = spark_task("drift", use_case)
+    performed = spark_task("performance", use_case)
+    decided = spark_task("decide", use_case, entry="decision_json")
+
+    @task.branch(task_id="retrain_branch")
+    def retrain_branch(ds: str | None = None, ti=None) -> str:
+        """Slack: a drift alert when the day alerts, the decision when it retrains. Then the branch."""
+        import json
+
+        from plugins import alerts
+
+        raw = ti.xcom_pull(task_ids="decide")
+        if raw:
+            decision = json.loads(raw)
+        else:  # a spark-submitted decide task returns nothing: read the recorded decision
+            from jobs.decide import recorded_decision
+
+            decision = recorded_decision(name, ds)
+        print(f"{name} {ds}: retrain={decision.get('retrain')} ({decision.get('reason')})")
+        if decision.get("run_alerts"):
+            alerts.post_drift_alert(name, ds, decision)
+        if decision.get("retrain"):
+            alerts.post_retrain_decision(name, ds, decision, train_dag_id=f"{name}_train")
+            return "trigger_train"
+        return "no_retrain"
+
+    trigger = TriggerDagRunOperator(
+        task_id="trigger_train", trigger_dag_id=f"{name}_train", trigger_run_id="retrain__{{ ds }}",
+        logical_date="{{ logical_date }}", conf={"reason": "{{ ti.xcom_pull(task_ids='decide') }}"},
+        skip_when_already_exists=True, wait_for_completion=False,
+        doc_md="Start the training DAG for this date: the drift or performance rule of `monitoring.retrain` held.")
+    end = EmptyOperator(task_id="no_retrain")
+    branch = retrain_branch()
+    gold >> scored >> drifted >> performed >> decided >> branch >> [trigger, end]
 
 
 def train_dag(use_case: UseCase):

@@ -500,7 +500,8 @@ class DriftThresholds:
     ks_pvalue: float = 0.05  # KS alerts when p < ks_pvalue ...
     ks_min_statistic: float = 0.1  # ... and the statistic (effect size) reaches this: p alone flags tiny shifts
     chi2_pvalue: float = 0.05  # chi-square alerts when p < chi2_pvalue ...
-    chi2_min_cramers_v: float = 0.1  # ... and Cramér's V (effect size) reaches this
+    chi2_min_cramers_v: float = 0.2  # ... and Cramér's V (effect size) reaches this: 0.1 flags the sampling noise of a
+    # 500-row day against a categorical reference (measured: V 0.11-0.12 on undrifted days, PSI < 0.06)
     new_category_share_warn: float = 0.005  # share of a day's rows quarantined by a value-set expectation
     new_category_share_alert: float = 0.02
 

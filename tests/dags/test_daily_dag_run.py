@@ -43,7 +43,13 @@ def test_daily_dag_run_lands_one_day_through_every_layer(airflow_env, spark, spa
                      landing_root=str(airflow_env / "landing"))
     run = run_dag("credit_default_daily", DS)
     assert run["state"] == "success"
-    assert run["tasks"] == {"land": "success", "bronze": "success", "silver": "success", "gold": "success"}
+    # No champion yet: score, drift and performance say so and write nothing; decide records "no retrain".
+    assert run["tasks"] == {"land": "success", "bronze": "success", "silver": "success", "gold": "success",
+                            "score": "success", "drift": "success", "performance": "success", "decide": "success",
+                            "retrain_branch": "success", "no_retrain": "success", "trigger_train": "skipped"}
+    assert not lake.exists(tables.scores("credit_default"))
+    decision = lake.read(tables.decisions("credit_default")).collect()
+    assert [(r.retrain, r.reason) for r in decision] == [(False, f"no drift results for {DS} (no champion yet?)")]
 
     received = summary.events[DS]
     quality = {(r.layer, r.stream): r for r in lake.read(tables.quality("credit_default")).where(f"ds = '{DS}'").collect()}
