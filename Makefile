@@ -74,8 +74,9 @@ test: setup ## run the whole test suite
 test-fast: setup ## the tests without the slow ones (extra processes, DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: setup ## run the benchmarks (not tests): lake I/O vs Parquet, medallion layers, task overhead, DAG parse time
+bench: setup ## run the benchmarks (not tests): lake I/O vs Parquet, medallion layers, task overhead, DAG parse time, scoring and drift
 	$(PY) benchmarks/lake_write_read.py
+	$(PY) benchmarks/scoring_drift.py
 	$(PY) benchmarks/medallion.py
 	$(PY) benchmarks/task_overhead.py
 	$(PY) benchmarks/dag_parse.py

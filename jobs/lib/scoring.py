@@ -277,8 +277,8 @@ def prepare_batch(batch: pa.RecordBatch, spec: FeatureSpec) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = [c for c in spec.categorical
-            if pa.types.is_string(batch.schema.field(c).type) or pa.types.is_large_string(batch.schema.field(c).type)]
+    types = dict(zip(batch.schema.names, batch.schema.types, strict=True))  # batch.schema is rebuilt per access
+    text = [c for c in spec.categorical if pa.types.is_string(types[c]) or pa.types.is_large_string(types[c])]
     rest = FeatureSpec(numeric=spec.numeric, categorical=tuple(c for c in spec.categorical if c not in text),
                        categories={c: v for c, v in spec.categories.items() if c not in text})
     index = pd.RangeIndex(batch.num_rows)

@@ -85,12 +85,22 @@ def _decisions(spark):
     return {r["ds"].isoformat(): r for r in lake.read(tables.decisions(UC), spark=spark).collect()}
 
 
+def with_policy(use_case):
+    """The use case with the retraining policy these tests were written against (one alerting feature makes an
+    alerting run; a matured cohort 0.05 below its holdout AUC triggers), whatever the shipped defaults are."""
+    import dataclasses
+
+    retrain = dataclasses.replace(use_case.monitoring.retrain, alert_runs=3, window_runs=5, min_alert_features=1,
+                                  performance_drop=0.05, min_cohort_rows=200, cooldown_runs=5)
+    return dataclasses.replace(use_case, monitoring=dataclasses.replace(use_case.monitoring, retrain=retrain))
+
+
 def test_performance_then_decide(env, spark):
     from jobs import decide, performance
     from jobs.lib import lake, metrics, tables
     from jobs.lib.config import load_use_case
 
-    credit = load_use_case(UC)
+    credit = with_policy(load_use_case(UC))
     # Nothing scored yet: said, nothing written.
     message = performance.run(spark, credit, "2026-01-07")
     assert "no scores table" in message and "nothing written" in message
@@ -182,7 +192,7 @@ def test_performance_drop_alone_triggers(env, spark, tmp_path):
     from jobs.lib import lake, tables
     from jobs.lib.config import load_use_case
 
-    credit = load_use_case(UC)
+    credit = with_policy(load_use_case(UC))
     if not lake.exists(tables.performance(UC)):
         pytest.skip("needs test_performance_then_decide's tables")
     sources = {name: getattr(tables, name)(UC) for name in ("performance", "drift")}
