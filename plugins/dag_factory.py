@@ -16,8 +16,7 @@
   - ``spark.connect.enabled`` (the local profile): ``@task.pyspark`` on the ``spark_connect`` connection
     (``airflow.spark_connect_conn_id``), a thin client of the one warm Spark Connect server
     (``make spark-up``; a task starts it when it is not running): no JVM per task. A 100-row bronze task took
-    11 s this way against 52 s spark-submitted, on a loaded 2-core machine (``benchmarks/task_overhead.py``);
-    most of what remains is the delta-rs data source's Python planner workers.
+    1.9 s this way against 24 s spark-submitted on a quiet 2-core machine (``benchmarks/task_overhead.py``).
   - otherwise (the cluster profile): ``SparkSubmitOperator`` submitting ``jobs/<layer>.py --use-case <name>
     --ds {{ ds }}`` on connection ``airflow.spark_conn_id``, one JVM per task as a cluster wants.
 
