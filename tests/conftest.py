@@ -89,6 +89,15 @@ def configured(**env: str) -> Iterator[None]:
         config._use_case_cached.cache_clear()
 
 
+@contextlib.contextmanager
+def own_store(root: Path, n_trials: dict[str, int] | None = None) -> Iterator[Path]:
+    """Within: the configuration is a copy of ``conf/`` whose MLflow store, artifacts and lakehouse live under
+    ``root`` (:func:`conf_with_own_mlflow`); yields ``root``."""
+    conf = conf_with_own_mlflow(root, n_trials)
+    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
+        yield root
+
+
 def conf_with_own_mlflow(root: Path, n_trials: dict[str, int] | None = None) -> Path:
     """A copy of ``conf/`` under ``root`` whose MLflow store and artifacts live in ``root/mlflow`` (and, per use
     case in ``n_trials``, a smaller Optuna trial count); point ``RISKPIPE_CONF_DIR`` at the returned folder."""

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import conf_with_own_mlflow, configured
+from tests.conftest import configured, own_store
 
 UC = "credit_default"
 D0, D1 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
@@ -36,8 +36,7 @@ def _run(client, experiment: str, holdout_auc: float) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("monitoring")
-    conf = conf_with_own_mlflow(root)
-    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
+    with own_store(root):
         from jobs.lib import registry
 
         c = registry.client()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT, conf_with_own_mlflow, configured
+from tests.conftest import PROJECT_ROOT, own_store
 from tests.integration.train_data import derived_features, german_credit_events
 
 pytestmark = pytest.mark.slow
@@ -120,8 +120,7 @@ def scenario(tmp_path_factory, spark):
     from jobs.lib import config, lake, reference_stats, tables
 
     root = tmp_path_factory.mktemp("drift")
-    conf = conf_with_own_mlflow(root)
-    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
+    with own_store(root):
         credit = config.load_use_case("credit_default")
         events = derived_features(german_credit_events(credit), credit)
         numeric, categorical = _features(credit)

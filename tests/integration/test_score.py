@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import conf_with_own_mlflow, configured
+from tests.conftest import configured, own_store
 from tests.integration.train_data import derived_features, german_credit_events, write_gold_training
 
 pytestmark = pytest.mark.slow
@@ -90,8 +90,7 @@ def without_time(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, spark):
     root = tmp_path_factory.mktemp("score")
-    conf = conf_with_own_mlflow(root)
-    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
+    with own_store(root):
         yield root
 
 
