@@ -171,9 +171,12 @@ def spark_path(spark, df, use_case, plan, repeat: int, name: str, note: str = ""
 
     scored = crm_rows(scoring_input(df, use_case, plan).mapInArrow(scoring.batch_scorer(plan), plan.output_ddl),
                       plan, dt.datetime.now(dt.timezone.utc), dt.date(2026, 3, 1))
+    from jobs.lib.spark import session_conf
+
     rows = df.count()
-    best, runs, _ = best_of(lambda: scored.write.format("noop").mode("overwrite").save(), repeat)
-    return row(name, rows, best, runs, note)
+    with session_conf(spark, scoring.SPARK_CONF):  # as the score job: its Arrow batch size
+        best, runs, _ = best_of(lambda: scored.write.format("noop").mode("overwrite").save(), repeat)
+    return row(name, rows, best, runs, f"{scoring.ARROW_BATCH_ROWS:,} rows per Arrow batch; {note}".rstrip("; "))
 
 
 def check_scores(spark, df, use_case, plan, frame, probs, n: int = 2000) -> float:
@@ -372,8 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                             "python": platform.python_version(), "pyspark": pyspark.__version__,
                             "xgboost": xgboost.__version__, "mlflow": mlflow.__version__,
                             "spark_master": spark.sparkContext.master,
-                            "arrow_max_records_per_batch": spark.conf.get(
-                                "spark.sql.execution.arrow.maxRecordsPerBatch")},
+                            "arrow_max_records_per_batch_scoring": scoring.ARROW_BATCH_ROWS},
             "results": results,
         }, indent=2, default=str) + "\n")
         print(f"results: {RESULTS.relative_to(PROJECT_ROOT)}")

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from jobs.lib import lake, registry, scoring, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import Settings, UseCase, settings
+from jobs.lib.spark import session_conf
 from jobs.lib.scoring import (
     BAND,
     CANARY_U,
@@ -238,7 +239,8 @@ def score(spark: SparkSession, use_case: UseCase, ds: str, cfg: Settings | None 
     gold = lake.read(gold_path, spark=spark).where(F.col("ds") == ds)
     scored = scoring_input(gold, use_case, plan).mapInArrow(scoring.batch_scorer(plan), plan.output_ddl).persist()
     try:
-        counts = _counts(scored, challenger is not None)  # runs the scoring: a failure here writes nothing
+        with session_conf(spark, scoring.SPARK_CONF):  # read when the action runs
+            counts = _counts(scored, challenger is not None)  # runs the scoring: a failure here writes nothing
         day = dt.date.fromisoformat(ds)
         scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         where = f"{SCORE_DATE} = '{ds}'"

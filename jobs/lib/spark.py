@@ -9,8 +9,10 @@ classes are on the classpath, otherwise the delta-rs Python data source register
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,32 @@ def _fail_fast(spark: SparkSession) -> None:
 
     spark.client.set_retry_policies([DefaultPolicy(max_retries=5, backoff_multiplier=2.0, initial_backoff=250,
                                                    max_backoff=4000)])
+
+
+@contextlib.contextmanager
+def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """Set runtime SQL settings of ``spark`` for the actions run inside the block, then put back what was there
+    (unset when nothing was). Settings such as ``spark.sql.execution.arrow.maxRecordsPerBatch`` are read when an
+    action runs, not when the DataFrame is built, so the block must hold the action."""
+    before = {key: _current(spark, key) for key in conf}
+    try:
+        for key, value in conf.items():
+            spark.conf.set(key, str(value))
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def _current(spark: SparkSession, key: str) -> str | None:
+    """The setting's effective value (its default included); None when it has neither a value nor a default."""
+    try:
+        return spark.conf.get(key)
+    except Exception:  # noqa: BLE001 - classic raises Py4JJavaError, Connect SparkNoSuchElementException
+        return None
 
 
 def is_connect(spark: SparkSession) -> bool:

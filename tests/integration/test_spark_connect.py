@@ -199,3 +199,15 @@ def test_spark_down_stops_exactly_the_server_it_started(own_server):
     again = subprocess.run([sys.executable, "-m", "jobs.spark_server", "status"], cwd=PROJECT_ROOT,
                            env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert again.returncode == 3 and "no Spark Connect server" in again.stdout
+
+
+def test_session_conf_holds_a_setting_for_the_block_and_puts_back_what_was_there(spark):
+    from jobs.lib.spark import session_conf
+
+    key, unset_key = "spark.sql.execution.arrow.maxRecordsPerBatch", "spark.riskpipe.test.unset"
+    before = spark.conf.get(key)
+    with pytest.raises(RuntimeError), session_conf(spark, {key: "1234", unset_key: "x"}):
+        assert spark.conf.get(key) == "1234" and spark.conf.get(unset_key) == "x"
+        raise RuntimeError("the action failed")
+    assert spark.conf.get(key) == before
+    assert spark.conf.get(unset_key, None) is None
