@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 import pytest
 
@@ -144,3 +145,39 @@ def test_too_many_bad_rows_fail_the_task_and_publish_nothing(bad_day, lakehouse,
     assert quarantined.count() == 5
     status = lake.read(tables.quality("credit_default")).where(f"ds = '{ds}' AND layer = 'silver' AND stream = 'events'")
     assert status.first().status == "failed_validation"
+
+
+def test_cast_step_equals_normalising_every_cell_with_the_regex_then_casting(spark):
+    """silver.cast_to_schema skips the per-cell regex (and skips normalising cells that cast): the typed values and
+    the type errors must be those of the plain definition, ``nullif(regexp_replace(trim(v), '\\s+', ' '), '')``
+    on every cell, then ``try_cast``."""
+    from pyspark.sql import functions as F
+
+    from jobs.silver import cast_to_schema
+
+    values = ["12", " 12 ", "\t12\n", "1 2", "1  2", "", "   ", "\t", " \t ", None, "x", "3.5", " -7 ", "1e3",
+              "2026-01-05", " 2026-01-05\t", "2026 -01-05", "a  b", "a\t\tb", " a \r\n b ", "\x0bv\x0c", "é  ü",
+              "NaN", "true", "1\u00a02"]
+    schema = {"s": "string", "i": "int", "d": "double", "dt": "date", "b": "boolean"}
+    rows = [(v, v, v, v, v, f"f.csv:{n}") for n, v in enumerate(values)]
+    frame = spark.createDataFrame(rows, "s string, i string, d string, dt string, b string, _row_id string")
+    def comparable(rows):  # NaN != NaN: compare it as text
+        return {r["_row_id"]: {k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in r.asDict().items()}
+                for r in rows}
+
+    got = comparable(cast_to_schema(frame, schema).collect())
+
+    def plain(column):
+        cleaned = F.regexp_replace(F.trim(column), r"\s+", " ")
+        return F.when(cleaned == "", F.lit(None)).otherwise(cleaned)
+
+    raw = frame.select("*", *[plain(F.col(c)).alias(f"__n_{c}") for c in schema])
+    typed = {c: F.col(f"__n_{c}") if t == "string" else F.expr(f"try_cast(__n_{c} AS {t})") for c, t in schema.items()}
+    errors = [F.when(F.col(f"__n_{c}").isNotNull() & typed[c].isNull(),
+                     F.format_string(f"type: {c} = '%s' is not {t}", F.col(f"__n_{c}")))
+              for c, t in schema.items() if t != "string"]
+    expected = raw.select(*[typed[c].alias(c) for c in schema], "_row_id", F.coalesce(*errors).alias("_type_error"))
+    expected = comparable(expected.collect())
+    assert got == expected
+    assert expected["f.csv:2"]["i"] == 12 and expected["f.csv:18"]["s"] == "a b"  # the cases are live
+    assert sum(r["_type_error"] is not None for r in expected.values()) > 5
