@@ -69,7 +69,7 @@ spark-status: ## is the local Spark Connect server up? (exit 3 when not)
 	@$(PY) -m jobs.spark_server status
 
 test: setup ## run the whole test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 test-fast: setup ## the tests without the slow ones (extra processes, DAG runs)
 	$(PY) -m pytest -q -m "not slow"

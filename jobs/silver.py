@@ -211,11 +211,14 @@ def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float,
     return df.select("*", *flags)
 
 
-def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str]) -> DataFrame:
-    """Shape refused rows (with ``reason`` and ``rule``) as quarantine records."""
+def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str], columns: Sequence[str] | None = None
+                     ) -> DataFrame:
+    """Shape refused rows (with ``reason`` and ``rule``) as quarantine records. ``columns``: ``rows.columns`` when
+    the caller knows them (on Spark Connect, asking costs a round trip to the server)."""
     from pyspark.sql import functions as F
 
-    payload = F.to_json(F.struct(*[F.col(c) for c in rows.columns if c not in ("reason", "rule")]))
+    columns = rows.columns if columns is None else columns
+    payload = F.to_json(F.struct(*[F.col(c) for c in columns if c not in ("reason", "rule")]))
     return rows.select(
         F.lit(stream).alias("stream"), F.col("_batch_id").alias("batch_id"),
         F.col("_source_file").alias("source_file"), F.col("_row_number").alias("row_number"),
@@ -245,13 +248,14 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     bronze = lake.read(bronze_path).where(F.col("ds") == ds)
     bronze = bronze.withColumn("_row_id", F.concat_ws(":", "_source_file", F.col("_row_number").cast("string")))
     typed = cast_to_schema(bronze, schema)
+    typed_columns = typed.columns  # asked once: each DataFrame.columns is a round trip on Spark Connect
     castable = F.col("_type_error").isNull()
     if stream == "events":  # PII hashed in the rows that cast (type failures are quarantined as they came)
         salt = settings().pii_salt()
         typed = typed.select(*[
             F.when(castable, F.when(F.col(c).isNotNull(), F.sha2(F.concat(F.lit(salt), F.col(c).cast("string")),
                                                                  256))).otherwise(F.col(c)).alias(c)
-            if c in use_case.pii else F.col(c) for c in typed.columns])
+            if c in use_case.pii else F.col(c) for c in typed_columns])
     typed = typed.persist()
     # Duplicates are ranked among the rows that cast (a type failure never wins or loses a key), on a narrow
     # projection (keys, order, row id) so the shuffle moves a few columns, not whole rows; the losers (few) are
@@ -271,7 +275,7 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     losers = flags.persist()  # few rows: in-batch losers and cross-day repeats
     # __rank: 1 kept, 2 duplicate within the batch, 3 key already in silver under an earlier ds; null: type failure
     staged = typed.join(losers, "_row_id", "left").select(
-        *typed.columns, "__first_ds",
+        *typed_columns, "__first_ds",
         F.when(castable, F.when(F.col("__dup").isNull(), 1).when(F.col("__dup"), 2).otherwise(3)).alias("__rank"))
     kept_flag = F.col("__rank") == 1
     type_columns = [c for c, t in schema.items() if t != "string"]
@@ -287,11 +291,13 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     rows_in, n_duplicates = counts["__rows"], counts["__duplicates"]
     batch = f"{use_case.name}/{stream}/{ds}"
     internal = ("__rank", "_type_error", "__first_ds")
+    kept_columns = [c for c in typed_columns if c not in internal]  # staged's columns, but the internal ones
+    bad_columns = [*kept_columns, "reason", "rule"]
     type_bad = staged.where(F.col("_type_error").isNotNull()).select(
-        *[c for c in staged.columns if c not in internal],
+        *kept_columns,
         F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
     repeat_bad = staged.where(F.col("__rank") == 3).select(
-        *[c for c in staged.columns if c not in internal],
+        *kept_columns,
         F.concat(F.lit("duplicate_key: first seen ds="), F.col("__first_ds")).alias("reason"),
         F.lit("duplicate_key").alias("rule"))
     kept = staged.where(kept_flag).drop(*internal)
@@ -306,23 +312,29 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
         table_failures = [f"{o.name}: {o.observed}" for o in outcome.table_failures]
         # Per-expectation counts name the rule that failed (a row failing two counts under both).
         by_reason.update({o.name: o.unexpected_count for o in outcome.row_failures})
-    else:
-        failed = label_rules(kept, use_case)
-        by_reason.update({r["expectation"]: int(r["count"]) for r in failed.groupBy("expectation").count().collect()})
+        n_rule_bad = len(outcome.failed_row_ids)
+    else:  # the failing (row, rule) pairs are few: one collect gives both counts
+        pairs = [(r["_row_id"], r["expectation"]) for r in label_rules(kept, use_case).collect()]
+        failed = spark.createDataFrame(pairs, "_row_id string, expectation string")
+        for _, rule in pairs:
+            by_reason[rule] = by_reason.get(rule, 0) + 1
+        n_rule_bad = len({row_id for row_id, _ in pairs})
     reasons = failed.groupBy("_row_id").agg(
         F.concat_ws("; ", F.array_sort(F.collect_set("expectation"))).alias("reason"))
-    n_rule_bad = reasons.count()  # small (failed rows only)
-    rule_bad = kept.join(F.broadcast(reasons), "_row_id", "inner").withColumn("rule", F.lit("expectation"))
+    rule_bad = kept.join(F.broadcast(reasons), "_row_id", "inner").select(*kept_columns, "reason",
+                                                                          F.lit("expectation").alias("rule"))
     good = kept.join(F.broadcast(reasons.select("_row_id")), "_row_id", "left_anti")
-    quarantine = _quarantine_rows(type_bad, stream, use_case.primary_key).unionByName(
-        _quarantine_rows(rule_bad, stream, use_case.primary_key))
+    quarantine = _quarantine_rows(type_bad, stream, keys, bad_columns).unionByName(
+        _quarantine_rows(rule_bad, stream, keys, bad_columns))
     if counts["__repeats"]:
-        quarantine = quarantine.unionByName(_quarantine_rows(repeat_bad, stream, use_case.primary_key))
+        quarantine = quarantine.unionByName(_quarantine_rows(repeat_bad, stream, keys, bad_columns))
+    flagged: list[str] = []  # the outlier flag columns flag_outliers adds, in its order
     if stream == "events" and use_case.outlier_columns:
         stats = good.agg(*outlier_stats(use_case.outlier_columns)).first().asDict()
         good = flag_outliers(good, use_case.outlier_columns, use_case.thresholds.outlier_iqr_k,
                              use_case.thresholds.outlier_z, stats=stats)
-    ordered = [*schema, *META, *[c for c in good.columns if c.startswith("outlier_")], "ds"]
+        flagged = [f"outlier_{kind}_{c}" for c in use_case.outlier_columns for kind in ("iqr", "z")]
+    ordered = [*schema, *META, *flagged, "ds"]
     good = good.select(*ordered)
     n_quarantined = (sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + n_rule_bad
                      + counts["__repeats"])

@@ -99,6 +99,8 @@ class ValidationOutcome:
     outcomes: list[ExpectationOutcome]
     #: one row per failing (row, expectation): ``_row_id`` string, ``expectation`` string (an outcome's name)
     failed_rows: DataFrame = field(repr=False, compare=False)
+    #: the distinct ``_row_id`` values of ``failed_rows`` (they are collected anyway: no Spark job to count them)
+    failed_row_ids: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def table_failures(self) -> list[ExpectationOutcome]:
@@ -552,7 +554,8 @@ def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
         outcomes.append(outcome)
         failed.extend((str(i), name) for i in ids)
     failed_rows = spark.createDataFrame(failed, schema=FAILED_ROWS_SCHEMA)
-    return ValidationOutcome(suite=suite.name, rows=rows, outcomes=outcomes, failed_rows=failed_rows)
+    return ValidationOutcome(suite=suite.name, rows=rows, outcomes=outcomes, failed_rows=failed_rows,
+                             failed_row_ids=frozenset(i for i, _ in failed))
 
 
 def _is_cached(df: DataFrame) -> bool:
