@@ -35,6 +35,19 @@ def test_every_use_case_has_its_daily_dag(dagbag):
         assert f"{name}_daily" in dagbag.dags
 
 
+def test_make_run_finds_every_use_case_dag_it_runs():
+    """make run (jobs.run_pipeline) parses the DAG folder once and runs <uc>_daily, and <uc>_train for a model."""
+    from jobs.lib.config import load_use_case, use_case_names
+    from jobs.run_pipeline import _dags
+
+    dags = _dags()
+    for name in use_case_names():
+        assert f"{name}_daily" in dags
+        if load_use_case(name).model is not None:
+            assert f"{name}_train" in dags
+    assert _dags() is dags  # parsed once
+
+
 @pytest.mark.parametrize("dag_id", ["credit_default_daily", "lead_scoring_daily"])
 def test_house_rules(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
