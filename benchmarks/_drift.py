@@ -24,10 +24,8 @@ A classic Spark session of its own (never the shared Spark Connect server). Not 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -238,18 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         spark_ratio = rows[0]["vs_baseline"]
         print(f"\nspark {'within' if spark_ratio <= GOAL_RATIO else 'NOT within'} {GOAL_RATIO:g}x of numpy "
               f"({spark_ratio:.2f}x)")
-        import pyspark
+        from benchmarks._common import save_results
 
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "benchmark": "drift", "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "rows": args.rows, "features": args.features, "repeat": args.repeat, "goal_ratio": GOAL_RATIO,
-            "environment": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "pyspark": pyspark.__version__, "load_average": os.getloadavg()},
-            "results": rows,
-        }, indent=2) + "\n")
-        print(f"results: {RESULTS.relative_to(PROJECT_ROOT)}")
+        save_results(RESULTS, "drift", {"rows": args.rows, "features": args.features, "repeat": args.repeat,
+                                        "goal_ratio": GOAL_RATIO}, rows)
         spark.stop()
         return 0
     finally:

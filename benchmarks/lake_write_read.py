@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -95,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.lib import lake
         from jobs.lib.spark import get_spark
 
-        spark = get_spark("bench-lake-write-read")
+        spark = get_spark("bench-lake-write-read", classic=True)  # a JVM of its own (sparkContext: parallelism)
         engine = lake.engine(spark)
         partitions = args.partitions or spark.sparkContext.defaultParallelism
         source = source_frame(spark, args.rows, partitions).persist(StorageLevel.MEMORY_AND_DISK)
@@ -141,24 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlake engine {verdict} {GOAL_RATIO:g}x of native Parquet (worst ratio {worst:.2f}x)")
 
         import deltalake
-        import pyspark
 
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "benchmark": "lake_write_read",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        from benchmarks._common import save_results
+
+        save_results(RESULTS, "lake_write_read", {
             "rows": args.rows, "columns": len(source.columns), "source_partitions": partitions,
             "repeat": args.repeat, "engine": engine, "goal_ratio": GOAL_RATIO, "worst_ratio": worst,
             "checksum": {"rows": delta_scan[0], "sum_xxhash64": str(delta_scan[1])},
-            "environment": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "pyspark": pyspark.__version__, "deltalake": deltalake.__version__,
-                            "spark_master": spark.sparkContext.master,
-                            "arrow_max_records_per_batch": spark.conf.get(
-                                "spark.sql.execution.arrow.maxRecordsPerBatch")},
-            "results": results,
-        }, indent=2) + "\n")
-        print(f"results: {RESULTS.relative_to(PROJECT_ROOT)}")
+        }, results, {"deltalake": deltalake.__version__, "spark_master": spark.sparkContext.master,
+                     "arrow_max_records_per_batch": spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")})
         source.unpersist()
         spark.stop()
         return 0

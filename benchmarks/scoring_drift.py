@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -359,26 +357,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nspark mapInArrow at {ratio:.2f}x the in-process rows/s: {verdict} the goal (>= {GOAL_RATIO}x)")
 
         import mlflow
-        import pyspark
         import xgboost
 
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "benchmark": "scoring_drift",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        from benchmarks._common import save_results
+
+        save_results(RESULTS, "scoring_drift", {
             "rows": args.rows, "trees": args.trees, "features": len(spec.columns), "repeat": args.repeat,
             "source_partitions": partitions,
             "goal_ratio": GOAL_RATIO, "ratio": round(ratio, 3), "reference_rows_per_s": reference,
             "drift_hook": str(DRIFT_HOOK.relative_to(PROJECT_ROOT)) if DRIFT_HOOK.is_file() else None,
-            "environment": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
-                            "python": platform.python_version(), "pyspark": pyspark.__version__,
-                            "xgboost": xgboost.__version__, "mlflow": mlflow.__version__,
-                            "spark_master": spark.sparkContext.master,
-                            "arrow_max_records_per_batch_scoring": scoring.ARROW_BATCH_ROWS},
-            "results": results,
-        }, indent=2, default=str) + "\n")
-        print(f"results: {RESULTS.relative_to(PROJECT_ROOT)}")
+        }, results, {"xgboost": xgboost.__version__, "mlflow": mlflow.__version__,
+                     "spark_master": spark.sparkContext.master,
+                     "arrow_max_records_per_batch_scoring": scoring.ARROW_BATCH_ROWS})
         spark.stop()
         return 0
     finally:

@@ -10,7 +10,7 @@
 All of them post on the Airflow connection ``alerts.slack_conn_id`` of ``conf/base.yaml`` (``slack_alerts``). The
 webhook URL is a secret: it lives in that connection, e.g. in the environment (never in git)::
 
-    AIRFLOW_CONN_SLACK_ALERTS='{"conn_type": "slackwebhook", "password": "https://hooks.slack.com/services/T0/B0/XXXX"}'
+    AIRFLOW_CONN_SLACK_ALERTS='{"conn_type": "slackwebhook", "password": "<your Slack incoming-webhook URL>"}'
 
 Connection format (``SlackWebhookHook._build_conn_params`` of apache-airflow-providers-slack 9.11.1): type
 ``slackwebhook``; the **password** holds the webhook. When it contains ``://`` it is the whole URL; otherwise it is
