@@ -40,6 +40,7 @@ from jobs.lib.quality import (
     write_quality,
     write_quarantine,
 )
+from jobs.lib.spark import checkpoint
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -230,12 +231,14 @@ def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str], columns:
 def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
                   ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str], list[DataFrame]]:
     """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures, the
-    persisted frames both outputs read — the caller unpersists them once they are written).
+    kept frames both outputs read — the caller drops them once they are written).
 
     Spark work: one pass reads bronze, casts and hashes into a persisted frame; duplicates are ranked on a
     narrow projection of it (events: the batch's winners are also joined with the keys of earlier silver
-    partitions, read key columns only); one aggregation counts rows, type failures, duplicates and filled cells; the validation (GX) judges
-    the deduplicated rows; one aggregation gives the outlier statistics of the rows that passed.
+    partitions, read key columns only); the rows with their duplicate flags are kept as a checkpoint, which
+    every later action reads: one aggregation counts rows, type failures, duplicates and filled cells; the
+    validation (GX) judges the deduplicated rows; one aggregation gives the outlier statistics of the rows that
+    passed.
     """
     from pyspark.sql import functions as F
 
@@ -274,9 +277,15 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
         flags = flags.unionByName(repeats)
     losers = flags.persist()  # few rows: in-batch losers and cross-day repeats
     # __rank: 1 kept, 2 duplicate within the batch, 3 key already in silver under an earlier ds; null: type failure
-    staged = typed.join(losers, "_row_id", "left").select(
-        *typed_columns, "__first_ds",
-        F.when(castable, F.when(F.col("__dup").isNull(), 1).when(F.col("__dup"), 2).otherwise(3)).alias("__rank"))
+    # Every later action reads this one result: kept as a checkpoint (its plan is a reference to the rows, so each
+    # action is not planned from bronze, the casts and the joins again: most of a small date's time).
+    try:
+        staged = checkpoint(typed.join(losers, "_row_id", "left").select(
+            *typed_columns, "__first_ds",
+            F.when(castable, F.when(F.col("__dup").isNull(), 1).when(F.col("__dup"), 2).otherwise(3)).alias("__rank")))
+    finally:
+        typed.unpersist()
+        losers.unpersist()
     kept_flag = F.col("__rank") == 1
     type_columns = [c for c, t in schema.items() if t != "string"]
     counts = staged.agg(
@@ -343,7 +352,7 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     completeness = sum(counts[f"__filled_{c}"] for c in schema) / cells if cells else 1.0
     record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
                           quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
-    return good, quarantine, record, table_failures, [typed, losers]
+    return good, quarantine, record, table_failures, [staged]
 
 
 def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
@@ -383,9 +392,10 @@ def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
         for stream, good, _ in outputs:
             lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
                        replace_where=f"ds = '{ds}'")
-    finally:  # only what this job persisted (clearCache would drop other work's caches on a shared server)
+    finally:  # only what this job kept (clearCache would drop other work's caches on a shared server)
         for frame in persisted:
             frame.unpersist()
+        persisted.clear()  # the checkpoints are dropped with the last reference to them
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.silver(use_case.name, stream))
     return records
 

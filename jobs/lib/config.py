@@ -844,7 +844,7 @@ def _dataclass_section(section: _Section, cls: type, path: Path) -> Any:
             value = section.get(f.name, kind)
             if isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{path}: key '{section._key(f.name)}' must be a number >= 0, got {value!r}")
-            values[f.name] = float(value) if kind != int else value
+            values[f.name] = float(value) if kind is not int else value
     section.done()
     return cls(**values)
 

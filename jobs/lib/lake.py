@@ -134,7 +134,6 @@ def _read_native(spark: SparkSession, table: str, version: int | None) -> DataFr
     files = snapshot.file_uris()
     if not files:
         return spark.createDataFrame([], schema)
-    partitions = list(snapshot.metadata().partition_columns)
     root = os.path.abspath(table_uri(table)) if "://" not in table_uri(table) else table_uri(table)
     if any(not f.startswith(root + "/") for f in files):
         raise DeltaLakeError(f"read {table}: the log names files outside the table folder; "

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from jobs.lib.config import Settings, settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def read_spark_defaults(path: Path) -> dict[str, str]:
@@ -78,6 +78,22 @@ def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+
+
+def checkpoint(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept (Spark's eager local checkpoint), as a frame whose plan is just a reference
+    to the kept rows. For an intermediate result several actions read.
+
+    Why not ``persist()``: a persisted frame keeps its lineage, and every action on it (or on a frame built from
+    it) is planned from the whole lineage again: on Spark Connect the server analyses and optimises the full plan
+    it is sent, then finds the cached part. For the silver job's frames on 500 rows that planning took
+    0.6-0.9 s per action; against a checkpoint, 0.05 s (a silver task: 14.4 s -> 7.6 s).
+
+    The rows are kept (memory, then disk) until the returned frame is garbage-collected: the Connect client then
+    tells the server to drop them. Not fault tolerant: an executor lost mid-job loses its blocks, the task fails
+    and Airflow's retry computes them again.
+    """
+    return df.localCheckpoint(eager=True)
 
 
 def _current(spark: SparkSession, key: str) -> str | None:
