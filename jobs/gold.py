@@ -23,6 +23,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase
 from jobs.lib.quality import BatchQuality, committed_rows, write_quality
+from jobs.lib.spark import checkpoint
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -85,10 +86,10 @@ def build_training(labels: DataFrame, features: DataFrame, use_case: UseCase, ds
 def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
     """Write the features and training partitions of ``ds``; returns the quality records written.
 
-    Spark work: the date's silver events are read once (persisted) and serve as the features' input, as the
-    newest part of their history and for the count; the date's features are persisted for their write and the
-    labels' join; the labels joined to features are persisted for the training write and the refused counts;
-    written partitions are counted from what was committed.
+    Spark work: the date's silver events are read once (kept as a checkpoint, :func:`jobs.lib.spark.checkpoint`)
+    and serve as the features' input, as the newest part of their history and for the count; the date's
+    features are kept for their write and the labels' join; the labels joined to features are kept for the
+    training write and the refused counts; written partitions are counted from what was committed.
     """
     from pyspark.sql import functions as F
 
@@ -99,7 +100,7 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     window = history_days(use_case)
     since = (day - dt.timedelta(days=window)).isoformat()
     silver = lake.read(silver_events)
-    events = silver.where(F.col("ds") == ds).persist()
+    events = checkpoint(silver.where(F.col("ds") == ds))
     persisted = [events]
     try:
         n_events = events.count()
@@ -107,7 +108,7 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
         # earlier ones from the table, the date's own from the persisted events.
         history = (silver.where((F.col("ds") >= since) & (F.col("ds") < ds)).unionByName(events)
                    if window else None)
-        features = build_features(events, history, use_case).withColumn("ds", F.lit(ds)).persist()
+        features = checkpoint(build_features(events, history, use_case).withColumn("ds", F.lit(ds)))
         persisted.append(features)
         features_path = tables.gold_features(use_case.name)
         lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
@@ -121,7 +122,7 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
         # Features dated up to ds: the earlier partitions from the table, the date's own as just written (the
         # persisted rows, counted above against the committed partition) instead of reading them back.
         all_features = lake.read(features_path).where(F.col("ds") < ds).unionByName(features)
-        joined = _joined_labels(labels, all_features, use_case, ds).persist()
+        joined = checkpoint(_joined_labels(labels, all_features, use_case, ds))
         persisted.append(joined)
         training, refused = build_training(labels, all_features, use_case, ds, joined=joined)
         training = training.withColumn("ds", F.lit(ds))
@@ -131,8 +132,7 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
         n_training = committed_rows(spark, training_path, {"ds": ds})
         by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
     finally:
-        for frame in persisted:
-            frame.unpersist()
+        persisted.clear()  # the checkpoints are dropped with the last reference to them
     records.append(BatchQuality(stream="labels", batch_id=f"{use_case.name}/labels/{ds}", rows_in=n_labels,
                                 rows_out=n_training, quarantined=sum(by_reason.values()),
                                 quarantined_by_reason=by_reason,

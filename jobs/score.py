@@ -12,7 +12,7 @@ Per ``(use case, ds)``:
 3. ``gold/<uc>/features`` partition ``ds`` scored in one ``mapInArrow`` pass (:mod:`jobs.lib.scoring`): the
    boosters travel as raw bytes in the function's closure and are loaded once per Python worker; features via
    ``modeling.prepare_features`` with each version's spec; ``Booster.inplace_predict``; bands; reason codes
-   (XGBoost's own contributions) only for the rows that get them. The result is persisted and counted before
+   (XGBoost's own contributions) only for the rows that get them. The result is kept (a checkpoint) and counted before
    any write, so a scoring failure writes nothing;
 4. ``scores/<uc>/daily`` (what the CRM reads; contract in :mod:`jobs.lib.scoring`): the date's
    ``score_date`` partition replaced (``replace_where``) — champion rows, and ``canary`` rows scored by the
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from jobs.lib import lake, registry, scoring, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import Settings, UseCase, settings
-from jobs.lib.spark import session_conf
+from jobs.lib.spark import checkpoint, session_conf
 from jobs.lib.scoring import (
     BAND,
     CANARY_U,
@@ -171,15 +171,12 @@ def upsert_latest(spark: SparkSession, day_rows: DataFrame, keys: Sequence[str],
             "_keep", F.col("_stored_date").isNull() | (F.col(SCORE_DATE) >= F.col("_stored_date")))
     else:
         newest = newest.withColumn("_keep", F.lit(True))
-    newest = newest.persist()
-    try:
-        total, keep = newest.agg(F.count(F.lit(1)), F.sum(F.col("_keep").cast("int"))).first()
-        keep = int(keep or 0)
-        if keep:
-            columns = [c for c, _ in scoring.crm_columns(keys)]
-            lake.merge(newest.where(F.col("_keep")).select(*columns), table, keys=[ENTITY])
-    finally:
-        newest.unpersist()
+    newest = checkpoint(newest)  # read twice: counted, then merged
+    total, keep = newest.agg(F.count(F.lit(1)), F.sum(F.col("_keep").cast("int"))).first()
+    keep = int(keep or 0)
+    if keep:
+        columns = [c for c, _ in scoring.crm_columns(keys)]
+        lake.merge(newest.where(F.col("_keep")).select(*columns), table, keys=[ENTITY])
     return keep, int(total) - keep
 
 
@@ -237,30 +234,30 @@ def score(spark: SparkSession, use_case: UseCase, ds: str, cfg: Settings | None 
     plan = Plan(keys=tuple(keys), scoring=use_case.scoring, champion=champion, challenger=challenger,
                 large_var_types=_large_var_types(spark))
     gold = lake.read(gold_path, spark=spark).where(F.col("ds") == ds)
-    scored = scoring_input(gold, use_case, plan).mapInArrow(scoring.batch_scorer(plan), plan.output_ddl).persist()
-    try:
-        with session_conf(spark, scoring.SPARK_CONF):  # read when the action runs
-            counts = _counts(scored, challenger is not None)  # runs the scoring: a failure here writes nothing
-        day = dt.date.fromisoformat(ds)
-        scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        where = f"{SCORE_DATE} = '{ds}'"
-        crm = crm_rows(scored, plan, scored_at, day)
-        lake.write(crm, tables.scores(uc, cfg), mode="overwrite", replace_where=where, partition_by=[SCORE_DATE])
-        shadow_path = tables.scores_shadow(uc, cfg)
-        if challenger is not None:
-            lake.write(shadow_rows(scored, plan, scored_at, day), shadow_path, mode="overwrite",
-                       replace_where=where, partition_by=[SCORE_DATE])
-        elif lake.exists(shadow_path):
-            lake.write(empty_rows(spark, keys), shadow_path, mode="overwrite", replace_where=where,
-                       partition_by=[SCORE_DATE])
-        if counts.rows:
-            upserted, kept = upsert_latest(spark, crm, keys, tables.scores_latest(uc, cfg))
-            notes.append(f"latest: {upserted} customers upserted"
-                         + (f", {kept} kept a newer score" if kept else ""))
-        else:
-            notes.append("latest unchanged")
-    finally:
-        scored.unpersist()
+    with session_conf(spark, scoring.SPARK_CONF):  # read when the action runs
+        # Scored once and kept (a checkpoint): counted, written to the CRM and shadow tables and merged into
+        # latest from the kept rows. A scoring failure here writes nothing.
+        scored = checkpoint(scoring_input(gold, use_case, plan).mapInArrow(scoring.batch_scorer(plan),
+                                                                           plan.output_ddl))
+    counts = _counts(scored, challenger is not None)
+    day = dt.date.fromisoformat(ds)
+    scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    where = f"{SCORE_DATE} = '{ds}'"
+    crm = crm_rows(scored, plan, scored_at, day)
+    lake.write(crm, tables.scores(uc, cfg), mode="overwrite", replace_where=where, partition_by=[SCORE_DATE])
+    shadow_path = tables.scores_shadow(uc, cfg)
+    if challenger is not None:
+        lake.write(shadow_rows(scored, plan, scored_at, day), shadow_path, mode="overwrite",
+                   replace_where=where, partition_by=[SCORE_DATE])
+    elif lake.exists(shadow_path):
+        lake.write(empty_rows(spark, keys), shadow_path, mode="overwrite", replace_where=where,
+                   partition_by=[SCORE_DATE])
+    if counts.rows:
+        upserted, kept = upsert_latest(spark, crm, keys, tables.scores_latest(uc, cfg))
+        notes.append(f"latest: {upserted} customers upserted"
+                     + (f", {kept} kept a newer score" if kept else ""))
+    else:
+        notes.append("latest unchanged")
     return scoring.summary(uc, ds, plan, counts, "; ".join(notes))
 
 
