@@ -31,11 +31,15 @@ def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", *, as_t
     result as text (what the task logs and pushes to XCom), or as returned with ``as_text=False``."""
     from jobs.lib import connect_server
     from jobs.lib.config import load_use_case, settings
-    from jobs.lib.spark import use_session
+    from jobs.lib.spark import get_spark, use_session
 
     if settings().spark.connect.enabled:
         # A server that died since the last task (or was never started) is started here, so a retry succeeds.
         connect_server.ensure_running()
+        # The work runs in the server's shared session, not in the session the provider opened for this task
+        # (released when the task ends): there the server's Python workers, and what they imported and loaded,
+        # stay warm from task to task (see jobs.lib.connect_server.shared_session_id).
+        spark = get_spark()
     use_session(spark)
     try:
         module = importlib.import_module(f"jobs.{job}")

@@ -7,7 +7,8 @@ loopback only (it has no authentication), and tasks connect to ``sc://host:port`
 
 State lives in ``spark.connect.state_dir`` (``.spark-connect/`` by default):
 
-* ``server-<port>.pid`` — JSON ``{"pid", "port", "host", "started"}`` of the server this project started;
+* ``server-<port>.pid`` — JSON ``{"pid", "port", "host", "started", "session"}`` of the server this project
+  started; ``session`` is the id of the server's shared Spark Connect session (:func:`shared_session_id`);
 * ``server-<port>.log`` — the server's output (the first place to look when it does not come up);
 * ``server-<port>.lock`` — held (``flock``) while a server is started or stopped, so two ``make run`` at
   once never start two servers on one port, and the second one simply reuses the first one's server.
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +170,8 @@ def _start(cfg: Settings, log_progress) -> int:
     with open(log, "ab") as out:
         process = subprocess.Popen(server_command(cfg), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    cwd=str(PROJECT_ROOT), env=env, start_new_session=True)
-    pid_file.write_text(json.dumps({"pid": process.pid, "host": c.host, "port": c.port, "started": time.time()}))
+    pid_file.write_text(json.dumps({"pid": process.pid, "host": c.host, "port": c.port, "started": time.time(),
+                                    "session": str(uuid.uuid4())}))
     log_progress(f"[spark] starting Spark Connect server ({c.master}) at {c.url}, pid {process.pid}, log {log}")
     deadline = time.monotonic() + c.start_timeout_seconds
     while time.monotonic() < deadline:
@@ -191,11 +194,51 @@ _WARM_UP = """
 import sys
 from pyspark.sql import SparkSession
 session = SparkSession.builder.remote(sys.argv[1]).create()
-try:
-    session.range(4).mapInArrow(lambda batches: batches, "id long").count()
-finally:
-    session.stop()
+session.release_session_on_close = False  # the shared session outlives this client
+session.range(4).mapInArrow(lambda batches: batches, "id long").count()
 """
+
+
+def shared_session_id(cfg: Settings | None = None) -> str | None:
+    """The id of the server's shared Spark Connect session, or None (no server of ours, or one started before
+    servers had one).
+
+    Every client of this project's server joins this one session (``sc://host:port/;session_id=<id>``) instead
+    of opening its own. The server gives each session its own Python worker processes (keyed by the session's
+    artifact id; ``spark.sql.artifact.isolation.enabled=false`` does not change that in Spark 4.2), so a task in
+    a session of its own started them again: ~2 s for the drift task's ``mapInArrow`` and ~4 s for scoring's
+    (its workers import XGBoost) on every run. In the shared session the workers, the modules they imported and
+    the boosters they loaded stay warm from task to task.
+    """
+    cfg = cfg or settings()
+    pid_file, _, _ = _files(cfg)
+    if _read_pid(pid_file) is None:
+        return None
+    try:
+        return json.loads(pid_file.read_text()).get("session")
+    except (OSError, ValueError):
+        return None
+
+
+def renew_session_id(closed: str, cfg: Settings | None = None) -> str | None:
+    """A new shared session id when ``closed`` (the one a client found closed: a client stopped it, or the server
+    expired it after ``spark.connect.session.manager.defaultSessionTimeout`` idle) is still the current one;
+    else the current one (another client renewed it first). None when no server of ours runs."""
+    cfg = cfg or settings()
+    pid_file, _, _ = _files(cfg)
+    with _locked(cfg):
+        if _read_pid(pid_file) is None:
+            return None
+        state = json.loads(pid_file.read_text())
+        if state.get("session") in (None, closed):
+            state["session"] = str(uuid.uuid4())
+            pid_file.write_text(json.dumps(state))
+        return state["session"]
+
+
+def session_url(url: str, session_id: str | None) -> str:
+    """``url`` (``sc://host:port``) joined to the session ``session_id`` (as is when None)."""
+    return f"{url.rstrip('/')}/;session_id={session_id}" if session_id else url
 
 
 def _warm_up(url: str) -> None:
@@ -230,8 +273,8 @@ def ensure_running(cfg: Settings | None = None, log_progress=print, warm_up: boo
             _kill_group(state.pid)
         started = time.monotonic()
         _start(cfg, log_progress)
-        if warm_up:
-            _warm_up(cfg.spark.connect.url)
+        if warm_up:  # in the shared session: its workers are the ones every task uses
+            _warm_up(session_url(cfg.spark.connect.url, json.loads(_files(cfg)[0].read_text()).get("session")))
         log_progress(f"[spark] Spark Connect server ready at {cfg.spark.connect.url} in "
                      f"{time.monotonic() - started:.1f}s (stop it with: make spark-down)")
         return status(cfg)

@@ -167,13 +167,43 @@ def _connect(url: str, app_name: str, cfg: Settings) -> SparkSession:
 
     from jobs.lib import connect_server
 
+    shared = None
     if url == cfg.spark.connect.url and not os.environ.get("SPARK_REMOTE"):
         connect_server.ensure_running(cfg, log_progress=lambda m: print(m, file=sys.stderr))
+        shared = connect_server.shared_session_id(cfg)
     else:
         connect_server.require_running(url, cfg)
     if spark_submitted():
         os.environ.pop("MASTER", None)  # spark-submit's master; pyspark refuses a remote URL next to it
-    return SparkSession.builder.remote(url).appName(app_name).create()
+    if shared is None:
+        return SparkSession.builder.remote(url).appName(app_name).create()
+    return _join_shared(url, app_name, cfg, shared)
+
+
+def _join_shared(url: str, app_name: str, cfg: Settings, session_id: str) -> SparkSession:
+    """A client of the project server's shared session (:func:`jobs.lib.connect_server.shared_session_id`: its
+    Python workers stay warm from task to task). ``stop()`` on it closes this client only, never the session the
+    other tasks use. A session found closed (stopped by a client, or expired) is replaced by a new shared one."""
+    from pyspark.sql import SparkSession
+
+    from jobs.lib import connect_server
+
+    for _ in range(3):
+        spark = SparkSession.builder.remote(connect_server.session_url(url, session_id)).appName(app_name).create()
+        spark.release_session_on_close = False
+        _fail_fast(spark)
+        try:
+            spark.conf.get("spark.sql.session.timeZone")  # the first call to the server: is the session open?
+            return spark
+        except Exception as exc:  # noqa: BLE001 - pyspark raises a generic gRPC error class for this
+            spark.stop()  # this client only
+            if "SESSION_CLOSED" not in str(exc):
+                raise
+            renewed = connect_server.renew_session_id(session_id, cfg)
+            if renewed is None:
+                raise
+            session_id = renewed
+    raise RuntimeError(f"the Spark Connect server at {url} closed every shared session offered")
 
 
 def _classic(app_name: str | None, cfg: Settings) -> SparkSession:
