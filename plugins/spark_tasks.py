@@ -59,6 +59,11 @@ def _leave_connect_mode() -> None:
 
     from jobs.lib import spark as spark_lib
 
+    if spark_lib._session is not None and spark_lib.is_connect(spark_lib._session):
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        if getattr(ConnectSession._active_session, "session", None) is spark_lib._session:
+            ConnectSession._active_session.session = None  # the next task's provider opens its own again
     spark_lib._session = None
     if SparkContext._active_spark_context is not None:
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)

@@ -49,8 +49,19 @@ def use_session(spark: SparkSession) -> SparkSession:
     _session = spark
     if is_connect(spark):
         _fail_fast(spark)
+        _activate(spark)
     lake.install(spark)
     return spark
+
+
+def _activate(spark: SparkSession) -> None:
+    """Make the Connect session ``spark`` this thread's active session. PySpark 4.2 builds the result of
+    ``localCheckpoint()`` on the *active* session (``pyspark.sql.connect.conversion``), not on the frame's own: in
+    a task whose provider opened a session of its own first, every checkpoint would point at that other session
+    (``DATAFRAME_NOT_FOUND``)."""
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    ConnectSession._active_session.session = spark
 
 
 def _fail_fast(spark: SparkSession) -> None:
@@ -189,20 +200,17 @@ def _join_shared(url: str, app_name: str, cfg: Settings, session_id: str) -> Spa
     from jobs.lib import connect_server
 
     for _ in range(3):
-        spark = SparkSession.builder.remote(connect_server.session_url(url, session_id)).appName(app_name).create()
-        spark.release_session_on_close = False
-        _fail_fast(spark)
-        try:
-            spark.conf.get("spark.sql.session.timeZone")  # the first call to the server: is the session open?
-            return spark
+        try:  # create() makes the first call to the server (it sets the app name): is the session open?
+            spark = SparkSession.builder.remote(connect_server.session_url(url, session_id)).appName(app_name).create()
         except Exception as exc:  # noqa: BLE001 - pyspark raises a generic gRPC error class for this
-            spark.stop()  # this client only
-            if "SESSION_CLOSED" not in str(exc):
-                raise
-            renewed = connect_server.renew_session_id(session_id, cfg)
+            renewed = connect_server.renew_session_id(session_id, cfg) if "SESSION_CLOSED" in str(exc) else None
             if renewed is None:
                 raise
             session_id = renewed
+            continue
+        spark.release_session_on_close = False
+        _fail_fast(spark)
+        return spark
     raise RuntimeError(f"the Spark Connect server at {url} closed every shared session offered")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import configured
+from tests.conftest import conf_with_own_mlflow, configured
 
 pytestmark = pytest.mark.slow
 DS = "2026-01-03"
@@ -18,13 +18,15 @@ DS = "2026-01-03"
 
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory):
-    """Landing for one day, an empty lakehouse, and a migrated Airflow SQLite DB, all in a temp dir."""
+    """Landing for one day, an empty lakehouse and MLflow store, and a migrated Airflow SQLite DB, all in a temp
+    dir."""
     root = tmp_path_factory.mktemp("dagrun")
     env = {
         "RISKPIPE_LAKEHOUSE": str(root / "lakehouse"),
         "RISKPIPE_LANDING": str(root / "landing"),
         "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
         "PYSPARK_PYTHON": sys.executable,
+        "RISKPIPE_CONF_DIR": str(conf_with_own_mlflow(root)),  # an empty MLflow store: no champion yet
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     with configured(**env):

@@ -142,6 +142,50 @@ def test_two_starts_at_once_give_one_server_both_use(own_server):
     assert servers == [str(pid)]
 
 
+_SHARED_SESSION = """
+import json, os
+from pyspark.sql import SparkSession
+from jobs.lib import spark as spark_lib
+
+def worker_pids(spark):
+    def pids(batches):
+        import os
+        import pyarrow as pa
+        for _ in batches:
+            yield pa.RecordBatch.from_pydict({"pid": [os.getpid()]})
+    return sorted({r["pid"] for r in spark.range(0, 8, 1, 2).mapInArrow(pids, "pid long").collect()})
+
+first = spark_lib.get_spark()
+seen = {"first": first.session_id, "first_workers": worker_pids(first)}
+first.stop()  # what the end of a task does: closes this client, not the shared session
+spark_lib._session = None
+second = spark_lib.get_spark()
+seen.update(second=second.session_id, second_workers=worker_pids(second))
+closer = SparkSession.builder.remote(f"{os.environ['URL']}/;session_id={second.session_id}").create()
+closer.stop()  # a client that does release the session: it is closed on the server for everybody
+spark_lib._session = None
+third = spark_lib.get_spark()
+seen.update(third=third.session_id, third_rows=third.range(3).count())
+print(json.dumps(seen))
+"""
+
+
+def test_clients_share_one_session_and_its_warm_python_workers(own_server):
+    """Each task's client joins the server's shared session (so its Python workers are not started again per
+    task); stopping a client leaves the session open; a session closed on the server is replaced by a new one."""
+    env, state, _, _ = own_server
+    url = f"sc://127.0.0.1:{env['RISKPIPE_SPARK_CONNECT_PORT']}"
+    done = subprocess.run([sys.executable, "-c", _SHARED_SESSION], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env, "RISKPIPE_SPARK_CONNECT": "1", "URL": url}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    shared = json.loads(next(state.glob("server-*.pid")).read_text())["session"]
+    assert seen["first"] == seen["second"] != seen["third"] == shared
+    # Idle workers of the first client served the second (a session of its own would start new processes).
+    assert set(seen["second_workers"]) & set(seen["first_workers"])
+    assert seen["third_rows"] == 3
+
+
 def test_server_killed_mid_task_fails_the_task_and_a_retry_after_restart_finishes_it(own_server, tmp_path, spark):
     """The table is at the previous version or the new one, never between; the rerun completes the date."""
     from deltalake import DeltaTable
