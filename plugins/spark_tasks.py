@@ -64,6 +64,7 @@ def _leave_connect_mode() -> None:
 
         if getattr(ConnectSession._active_session, "session", None) is spark_lib._session:
             ConnectSession._active_session.session = None  # the next task's provider opens its own again
+        spark_lib.close_client(spark_lib._session)  # this task's client; the shared session stays open
     spark_lib._session = None
     if SparkContext._active_spark_context is not None:
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)

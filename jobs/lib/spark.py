@@ -9,9 +9,11 @@ classes are on the classpath, otherwise the delta-rs Python data source register
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -187,8 +189,30 @@ def _connect(url: str, app_name: str, cfg: Settings) -> SparkSession:
     if spark_submitted():
         os.environ.pop("MASTER", None)  # spark-submit's master; pyspark refuses a remote URL next to it
     if shared is None:
-        return SparkSession.builder.remote(url).appName(app_name).create()
+        spark = SparkSession.builder.remote(url).appName(app_name).create()
+        _clients.add(spark)
+        return spark
     return _join_shared(url, app_name, cfg, shared)
+
+
+_clients: weakref.WeakSet = weakref.WeakSet()  # the Spark Connect clients this process opened
+
+
+def close_client(spark: SparkSession) -> None:
+    """Close the Spark Connect client ``spark`` if this process opened it (a client of the shared session closes
+    itself only; the session stays open for the others). A client still open when the interpreter exits is
+    closed by its ``__del__`` during shutdown, where gRPC's channel close can wait forever (a ``make run`` that
+    finished its work and never exited): every client is closed here, at the latest at exit."""
+    if spark in _clients:
+        _clients.discard(spark)
+        with contextlib.suppress(Exception):
+            spark.stop()
+
+
+@atexit.register
+def _close_clients() -> None:
+    for spark in list(_clients):
+        close_client(spark)
 
 
 def _join_shared(url: str, app_name: str, cfg: Settings, session_id: str) -> SparkSession:
@@ -210,6 +234,7 @@ def _join_shared(url: str, app_name: str, cfg: Settings, session_id: str) -> Spa
             continue
         spark.release_session_on_close = False
         _fail_fast(spark)
+        _clients.add(spark)
         return spark
     raise RuntimeError(f"the Spark Connect server at {url} closed every shared session offered")
 
