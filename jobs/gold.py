@@ -101,38 +101,32 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     since = (day - dt.timedelta(days=window)).isoformat()
     silver = lake.read(silver_events)
     events = checkpoint(silver.where(F.col("ds") == ds))
-    persisted = [events]
-    try:
-        n_events = events.count()
-        # History: partitions that had arrived by ds (never later), covering the longest feature window: the
-        # earlier ones from the table, the date's own from the persisted events.
-        history = (silver.where((F.col("ds") >= since) & (F.col("ds") < ds)).unionByName(events)
-                   if window else None)
-        features = checkpoint(build_features(events, history, use_case).withColumn("ds", F.lit(ds)))
-        persisted.append(features)
-        features_path = tables.gold_features(use_case.name)
-        lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
-        n_features = committed_rows(spark, features_path, {"ds": ds})
-        records = [BatchQuality(stream="events", batch_id=f"{use_case.name}/events/{ds}", rows_in=n_events,
-                                rows_out=n_features)]
+    n_events = events.count()
+    # History: partitions that had arrived by ds (never later), covering the longest feature window: the
+    # earlier ones from the table, the date's own from the kept events.
+    history = (silver.where((F.col("ds") >= since) & (F.col("ds") < ds)).unionByName(events)
+               if window else None)
+    features = checkpoint(build_features(events, history, use_case).withColumn("ds", F.lit(ds)))
+    features_path = tables.gold_features(use_case.name)
+    lake.write(features, features_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+    n_features = committed_rows(spark, features_path, {"ds": ds})
+    records = [BatchQuality(stream="events", batch_id=f"{use_case.name}/events/{ds}", rows_in=n_events,
+                            rows_out=n_features)]
 
-        silver_labels = tables.silver(use_case.name, "labels")
-        labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
-                  else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
-        # Features dated up to ds: the earlier partitions from the table, the date's own as just written (the
-        # persisted rows, counted above against the committed partition) instead of reading them back.
-        all_features = lake.read(features_path).where(F.col("ds") < ds).unionByName(features)
-        joined = checkpoint(_joined_labels(labels, all_features, use_case, ds))
-        persisted.append(joined)
-        training, refused = build_training(labels, all_features, use_case, ds, joined=joined)
-        training = training.withColumn("ds", F.lit(ds))
-        training_path = tables.gold_training(use_case.name)
-        lake.write(training, training_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
-        n_labels = labels.count()
-        n_training = committed_rows(spark, training_path, {"ds": ds})
-        by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
-    finally:
-        persisted.clear()  # the checkpoints are dropped with the last reference to them
+    silver_labels = tables.silver(use_case.name, "labels")
+    labels = (lake.read(silver_labels).where(F.col("ds") == ds) if lake.exists(silver_labels)
+              else spark.createDataFrame([], ", ".join(f"`{c}` STRING" for c in use_case.label_schema)))
+    # Features dated up to ds: the earlier partitions from the table, the date's own as just written (the
+    # kept rows, counted above against the committed partition) instead of reading them back.
+    all_features = lake.read(features_path).where(F.col("ds") < ds).unionByName(features)
+    joined = checkpoint(_joined_labels(labels, all_features, use_case, ds))
+    training, refused = build_training(labels, all_features, use_case, ds, joined=joined)
+    training = training.withColumn("ds", F.lit(ds))
+    training_path = tables.gold_training(use_case.name)
+    lake.write(training, training_path, mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+    n_labels = labels.count()
+    n_training = committed_rows(spark, training_path, {"ds": ds})
+    by_reason = {r["reason"]: int(r["count"]) for r in refused.groupBy("reason").count().collect()}
     records.append(BatchQuality(stream="labels", batch_id=f"{use_case.name}/labels/{ds}", rows_in=n_labels,
                                 rows_out=n_training, quarantined=sum(by_reason.values()),
                                 quarantined_by_reason=by_reason,

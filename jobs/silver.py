@@ -229,9 +229,9 @@ def _quarantine_rows(rows: DataFrame, stream: str, keys: Sequence[str], columns:
 
 
 def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
-                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str], list[DataFrame]]:
-    """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures, the
-    kept frames both outputs read — the caller drops them once they are written).
+                  ) -> tuple[DataFrame | None, DataFrame, BatchQuality, list[str]]:
+    """Everything but the writes for one stream: (silver rows, quarantine rows, quality, table failures). Both
+    outputs read a checkpoint, dropped once the caller lets go of them (after its writes).
 
     Spark work: one pass reads bronze, casts and hashes into a persisted frame; duplicates are ranked on a
     narrow projection of it (events: the batch's winners are also joined with the keys of earlier silver
@@ -352,50 +352,44 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     completeness = sum(counts[f"__filled_{c}"] for c in schema) / cells if cells else 1.0
     record = BatchQuality(stream=stream, batch_id=batch, rows_in=rows_in, rows_out=0, quarantined=n_quarantined,
                           quarantined_by_reason=by_reason, duplicates=n_duplicates, completeness=completeness)
-    return good, quarantine, record, table_failures, [staged]
+    return good, quarantine, record, table_failures
 
 
 def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
     """Bronze → silver for every stream of ``ds``; returns the quality records written."""
-    records, quarantines, gate_errors, outputs, persisted = [], [], [], [], []
-    try:
-        for stream in tables.STREAMS:
-            good, quarantine, record, table_failures, frames = refine_stream(spark, use_case, ds, stream)
-            persisted.extend(frames)
-            records.append(record)
-            quarantines.append(quarantine)
-            share = record.quarantined / record.rows_in if record.rows_in else 0.0
-            problems = []
-            if table_failures:
-                problems.append("table-level expectations failed: " + "; ".join(table_failures))
-            if share > use_case.thresholds.max_quarantine_share:
-                top = ", ".join(f"{k}: {v}" for k, v in sorted(record.quarantined_by_reason.items(),
-                                                                key=lambda kv: -kv[1]))
-                problems.append(f"{record.quarantined} of {record.rows_in} rows ({share:.1%}) failed validation, "
-                                f"above the {use_case.thresholds.max_quarantine_share:.0%} threshold ({top})")
-            if problems:
-                record.status = "failed_validation"
-                record.detail = " | ".join(problems)
-                gate_errors.append(f"{use_case.name} {stream} {ds}: " + " | ".join(problems))
-            outputs.append((stream, good, record))
+    records, quarantines, gate_errors, outputs = [], [], [], []
+    for stream in tables.STREAMS:
+        good, quarantine, record, table_failures = refine_stream(spark, use_case, ds, stream)
+        records.append(record)
+        quarantines.append(quarantine)
+        share = record.quarantined / record.rows_in if record.rows_in else 0.0
+        problems = []
+        if table_failures:
+            problems.append("table-level expectations failed: " + "; ".join(table_failures))
+        if share > use_case.thresholds.max_quarantine_share:
+            top = ", ".join(f"{k}: {v}" for k, v in sorted(record.quarantined_by_reason.items(),
+                                                            key=lambda kv: -kv[1]))
+            problems.append(f"{record.quarantined} of {record.rows_in} rows ({share:.1%}) failed validation, "
+                            f"above the {use_case.thresholds.max_quarantine_share:.0%} threshold ({top})")
+        if problems:
+            record.status = "failed_validation"
+            record.detail = " | ".join(problems)
+            gate_errors.append(f"{use_case.name} {stream} {ds}: " + " | ".join(problems))
+        outputs.append((stream, good, record))
 
-        quarantine = quarantines[0]
-        for frame in quarantines[1:]:
-            quarantine = quarantine.unionByName(frame)
-        write_quarantine(spark, use_case.name, ds, LAYER,
-                         quarantine if quarantine is not None else empty_quarantine(spark))
-        if gate_errors:  # write-audit-publish: nothing is published when the audit fails
-            for _, _, record in outputs:
-                record.rows_out = 0
-            write_quality(spark, use_case.name, ds, LAYER, records)
-            raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
-        for stream, good, _ in outputs:
-            lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
-                       replace_where=f"ds = '{ds}'")
-    finally:  # only what this job kept (clearCache would drop other work's caches on a shared server)
-        for frame in persisted:
-            frame.unpersist()
-        persisted.clear()  # the checkpoints are dropped with the last reference to them
+    quarantine = quarantines[0]
+    for frame in quarantines[1:]:
+        quarantine = quarantine.unionByName(frame)
+    write_quarantine(spark, use_case.name, ds, LAYER,
+                     quarantine if quarantine is not None else empty_quarantine(spark))
+    if gate_errors:  # write-audit-publish: nothing is published when the audit fails
+        for _, _, record in outputs:
+            record.rows_out = 0
+        write_quality(spark, use_case.name, ds, LAYER, records)
+        raise QualityGateError("silver validation failed, silver not published:\n" + "\n".join(gate_errors))
+    for stream, good, _ in outputs:
+        lake.write(good, tables.silver(use_case.name, stream), mode="overwrite", partition_by=["ds"],
+                   replace_where=f"ds = '{ds}'")
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.silver(use_case.name, stream))
     return records
 

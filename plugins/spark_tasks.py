@@ -29,16 +29,14 @@ def ensure_connection() -> None:
 def run_job(spark, job: str, use_case: str, ds: str, entry: str = "run", *, as_text: bool = True, **options):
     """Run ``jobs.<job>.<entry>(spark, use_case, ds, **options)`` on ``spark`` (a Spark Connect session); its
     result as text (what the task logs and pushes to XCom), or as returned with ``as_text=False``."""
-    from jobs.lib import connect_server
     from jobs.lib.config import load_use_case, settings
     from jobs.lib.spark import get_spark, use_session
 
     if settings().spark.connect.enabled:
-        # A server that died since the last task (or was never started) is started here, so a retry succeeds.
-        connect_server.ensure_running()
         # The work runs in the server's shared session, not in the session the provider opened for this task
         # (released when the task ends): there the server's Python workers, and what they imported and loaded,
-        # stay warm from task to task (see jobs.lib.connect_server.shared_session_id).
+        # stay warm from task to task (see jobs.lib.connect_server.shared_session_id). get_spark() also starts a
+        # server that died since the last task (or was never started), so a retry succeeds.
         spark = get_spark()
     use_session(spark)
     try:
@@ -59,12 +57,6 @@ def _leave_connect_mode() -> None:
 
     from jobs.lib import spark as spark_lib
 
-    if spark_lib._session is not None and spark_lib.is_connect(spark_lib._session):
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
-
-        if getattr(ConnectSession._active_session, "session", None) is spark_lib._session:
-            ConnectSession._active_session.session = None  # the next task's provider opens its own again
-        spark_lib.close_client(spark_lib._session)  # this task's client; the shared session stays open
-    spark_lib._session = None
+    spark_lib.release_session()
     if SparkContext._active_spark_context is not None:
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)

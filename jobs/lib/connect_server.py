@@ -274,7 +274,7 @@ def ensure_running(cfg: Settings | None = None, log_progress=print, warm_up: boo
         started = time.monotonic()
         _start(cfg, log_progress)
         if warm_up:  # in the shared session: its workers are the ones every task uses
-            _warm_up(session_url(cfg.spark.connect.url, json.loads(_files(cfg)[0].read_text()).get("session")))
+            _warm_up(session_url(cfg.spark.connect.url, shared_session_id(cfg)))
         log_progress(f"[spark] Spark Connect server ready at {cfg.spark.connect.url} in "
                      f"{time.monotonic() - started:.1f}s (stop it with: make spark-down)")
         return status(cfg)

@@ -66,6 +66,20 @@ def _activate(spark: SparkSession) -> None:
     ConnectSession._active_session.session = spark
 
 
+def release_session() -> None:
+    """Let go of the process's session (the end of a task): a Connect client this process opened is closed (for
+    a client of the shared session, the client only) and stops being the thread's active session."""
+    global _session
+    spark, _session = _session, None
+    if spark is None or not is_connect(spark):
+        return
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    if getattr(ConnectSession._active_session, "session", None) is spark:
+        ConnectSession._active_session.session = None  # the next task's provider opens its own again
+    close_client(spark)
+
+
 def _fail_fast(spark: SparkSession) -> None:
     """Retry a lost server for ~8 s, not PySpark's default of 10 minutes: a task whose server died fails soon,
     and Airflow's own retry (after ``airflow.retry_delay_minutes``, with the server started again) finishes it."""
