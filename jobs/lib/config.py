@@ -164,6 +164,7 @@ class ConnectSettings:
     master: str  # the server's master, e.g. local[2]
     start_timeout_seconds: int
     state_dir: str  # pid file and log of the server
+    conf: dict[str, str]  # Spark settings of the server only, over spark.conf (not for classic sessions)
 
     @property
     def url(self) -> str:
@@ -279,6 +280,7 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         enabled=c.get("enabled", bool), host=c.get("host", str), port=_port(c, "port"),
         master=c.get("master", str), start_timeout_seconds=c.get("start_timeout_seconds", int),
         state_dir=_resolve_path(c.get("state_dir", str)),
+        conf={str(k): str(v) for k, v in (c.get("conf", dict, {}) or {}).items()},
     )
     c.done()
     if connect.host not in ("127.0.0.1", "localhost", "::1"):

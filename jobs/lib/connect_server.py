@@ -140,7 +140,7 @@ def server_command(cfg: Settings) -> list[str]:
 
     c = cfg.spark.connect
     spark_submit = Path(sys.executable).with_name("spark-submit")
-    conf = {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}
+    conf = {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf, **c.conf}
     conf.setdefault("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
     conf.setdefault("spark.sql.warehouse.dir", f"{cfg.paths.lakehouse}/_warehouse")
     # Tasks add no artifacts (the project is on the venv's path), so sessions need no artifact isolation. With

@@ -35,6 +35,23 @@ def test_local_profile_is_the_embedded_default(conf, monkeypatch):
     assert cfg.table_path("silver", "credit_default", "events").endswith("lakehouse/silver/credit_default/events")
 
 
+def test_the_warm_servers_own_settings_reach_its_command_line_only(conf, monkeypatch):
+    """``spark.connect.conf`` (the local profile turns code generation off for small daily batches) is passed to
+    the server's spark-submit, over ``spark.conf``; a classic session of the profile does not get it."""
+    from jobs.lib.connect_server import server_command
+
+    monkeypatch.delenv("RISKPIPE_PROFILE", raising=False)
+    _edit(conf / "profiles" / "local.yaml",
+          lambda d: d["spark"]["connect"]["conf"].update({"spark.sql.shuffle.partitions": "3"}))
+    cfg = load_settings(directory=conf)
+    command = server_command(cfg)
+    passed = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--conf")
+    assert passed["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
+    assert passed["spark.sql.codegen.wholeStage"] == "false"
+    assert passed["spark.sql.shuffle.partitions"] == "3"  # over spark-defaults.conf's 8
+    assert "spark.sql.codegen.factoryMode" not in cfg.spark.conf  # classic sessions keep code generation
+
+
 def test_environment_overrides_the_lakehouse(conf, monkeypatch, tmp_path):
     monkeypatch.setenv("RISKPIPE_LAKEHOUSE", str(tmp_path / "lh"))
     assert load_settings(directory=conf).paths.lakehouse == str(tmp_path / "lh")
