@@ -39,13 +39,17 @@ os.environ.setdefault("RISKPIPE_SPARK_CONNECT_STATE", str(_SESSION_DIR / "spark-
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the test session (local[2], UI off, 4 shuffle partitions)."""
+    """The one SparkSession of the test session (local[2], UI off, 4 shuffle partitions). It evaluates queries as
+    the local profile's warm server does (``spark.connect.conf``: no code generation, which costs more than it
+    saves on test-sized data); ``test_spark_connect.py`` runs a job with Spark's code generation on as well."""
     from jobs.lib.config import load_settings
     from jobs.lib.spark import get_spark
 
     cfg = load_settings()
     session = get_spark("riskpipe-tests", cfg, classic=True)
     session.conf.set("spark.sql.shuffle.partitions", "4")
+    for key, value in cfg.spark.connect.conf.items():
+        session.conf.set(key, value)
     yield session
     session.stop()
 

@@ -34,11 +34,16 @@ def _rows(spark, path: str, order: list[str]) -> list[tuple]:
 
 
 # ------------------------------------------------------------------------------------- same tables
+CODE_GENERATION = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}  # Spark's defaults
+
+
 def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
         tmp_path, spark, spark_connect_server):
-    """bronze → silver → gold of one date, once in this process's classic session, once as ad hoc runs whose
-    session is a client of the test session's Spark Connect server; every table holds the same rows."""
+    """bronze → silver → gold of one date, once in this process's classic session with Spark's code generation on
+    (as a cluster runs it), once as ad hoc runs whose session is a client of the test session's Spark Connect
+    server (which, like the local profile's, evaluates without generating code); every table holds the same rows."""
     from jobs.lib.config import load_use_case
+    from jobs.lib.spark import session_conf
     from jobs.replay import replay
     from tests.integration.conftest import run_layers
 
@@ -46,7 +51,8 @@ def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
     replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, malformed_rate=0.03,
            landing_root=str(landing))
     with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "classic"), RISKPIPE_LANDING=str(landing)):
-        run_layers(spark, load_use_case("credit_default"), DS1)
+        with session_conf(spark, CODE_GENERATION):
+            run_layers(spark, load_use_case("credit_default"), DS1)
         classic = {name: tables_of(name) for name in ("bronze", "silver", "gold", "quarantine", "quality")}
     env = {"RISKPIPE_LAKEHOUSE": str(tmp_path / "connect"), "RISKPIPE_LANDING": str(landing),
            "RISKPIPE_SPARK_CONNECT": "1"}
