@@ -243,6 +243,11 @@ def conf_dir() -> Path:
     return Path(os.environ.get("RISKPIPE_CONF_DIR", PROJECT_ROOT / "conf")).resolve()
 
 
+def _spark_conf(section) -> dict[str, str]:
+    """A section's optional ``conf`` mapping of Spark settings, as strings (what spark-submit and the builder take)."""
+    return {str(k): str(v) for k, v in (section.get("conf", dict, {}) or {}).items()}
+
+
 def load_settings(profile: str | None = None, directory: Path | None = None) -> Settings:
     """Read base.yaml merged with the profile; fail early naming the file and key."""
     directory = Path(directory) if directory else conf_dir()
@@ -274,13 +279,12 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         path_values["mlflow_tracking_uri"] = "sqlite:///" + str(PROJECT_ROOT / uri[len("sqlite:///"):])
     p.done()
     s = top.section("spark")
-    spark_conf = s.get("conf", dict, {}) or {}
     c = s.section("connect")
     connect = ConnectSettings(
         enabled=c.get("enabled", bool), host=c.get("host", str), port=_port(c, "port"),
         master=c.get("master", str), start_timeout_seconds=c.get("start_timeout_seconds", int),
         state_dir=_resolve_path(c.get("state_dir", str)),
-        conf={str(k): str(v) for k, v in (c.get("conf", dict, {}) or {}).items()},
+        conf=_spark_conf(c),
     )
     c.done()
     if connect.host not in ("127.0.0.1", "localhost", "::1"):
@@ -290,7 +294,7 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         master=s.get("master", str),
         app_name=s.get("app_name", str),
         ui_enabled=s.get("ui_enabled", bool),
-        conf={str(k): str(v) for k, v in spark_conf.items()},
+        conf=_spark_conf(s),
         connect=connect,
     )
     s.done()
