@@ -27,7 +27,7 @@ DAYS ?= 60
 RUN_DAYS ?= 21
 USE_CASES ?= credit_default lead_scoring
 
-.PHONY: help setup java run replay pipeline smoke test test-fast bench lint spark-up spark-down spark-status up down clean
+.PHONY: help setup java run replay onboard pipeline smoke test test-fast bench lint spark-up spark-down spark-status up down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,11 @@ run: setup spark-up ## set up, replay the sample data and run the whole pipeline
 
 replay: setup ## turn the sample data sets into daily landing files (DAYS from START)
 	@for uc in $(USE_CASES); do $(PY) -m jobs.replay --use-case $$uc --start $(START) --days $(DAYS) || exit 1; done
+
+onboard: setup ## draft a use case + its GX suite from a sample: make onboard SAMPLE=<file> NAME=<uc> LABEL=<col> POSITIVE=<value>
+	@missing="$(if $(SAMPLE),,SAMPLE )$(if $(NAME),,NAME )$(if $(LABEL),,LABEL )$(if $(POSITIVE),,POSITIVE )"; \
+	if [ -n "$$missing" ]; then echo "onboard: missing $$missing(usage: make onboard SAMPLE=<file> NAME=<use_case> LABEL=<column> POSITIVE=<value>)" >&2; exit 2; fi
+	$(PY) -m jobs.onboard --sample "$(SAMPLE)" --name "$(NAME)" --label "$(LABEL)" --positive "$(POSITIVE)"
 
 smoke: setup ## write, read, merge and time-travel a Delta table through Spark; print its history
 	$(PY) -m jobs.smoke
