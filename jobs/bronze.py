@@ -23,11 +23,12 @@ import io
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
-from jobs.lib.config import UseCase, settings
+from jobs.lib.config import Source, UseCase, landing_encoding, settings
 from jobs.lib.delta_rs import filesystem
 from jobs.lib.quality import BatchQuality, empty_quarantine, reconcile_and_record, write_quarantine
 
@@ -63,28 +64,86 @@ def landing_files(folder: str) -> list[str] | None:
     return sorted(prefix + f for f in files)
 
 
-def read_lines(spark: SparkSession, files: Sequence[str]) -> tuple[DataFrame, int, dict[str, str]]:
+@dataclass
+class Landed:
+    """A stream's landing files read as text: ``lines`` (value, file_path, file_time, line_number; every physical
+    line, the header included), how many there are, each file's header line, and the files whose quoted fields
+    hold line breaks (their records span lines and are stitched back together by :func:`landing_records`)."""
+
+    lines: DataFrame
+    n_lines: int
+    headers: dict[str, str]
+    multiline_files: list[str]
+
+
+def _class(char: str) -> str:
+    """``char`` escaped for a Java regex character class."""
+    return "\\" + char if char in "\\]^-[&" else char
+
+
+def quote_patterns(delimiter: str) -> dict[str, str]:
+    """Java regexes telling how a physical line leaves the quoting state of an RFC 4180 file.
+
+    A quoted field opens with a quote at the start of a field and closes at a quote not doubled; it may hold the
+    delimiter, doubled quotes and line breaks. ``opens``: a line that starts outside quotes ends inside one (its
+    last field opens a quote it does not close). ``stays``: a line that starts inside a quoted field never closes
+    it. ``reopens``: a line that starts inside closes that field and opens another one it does not close.
+    Possessive quantifiers: no backtracking (and no deep recursion on long fields).
+    """
+    d = _class(delimiter)
+    inside = '(?:[^"]++|"")*+'
+    field = f'(?:"{inside}"|[^{d}"][^{d}]*+)?'
+    return {"opens": f'^(?:{field}[{d}])*+"{inside}$',
+            "stays": f"^{inside}$",
+            "reopens": f'^{inside}"[{d}](?:{field}[{d}])*+"{inside}$'}
+
+
+def _decoded(value, encoding: str):
+    """The text of a landing line: UTF-8 as read; a single-byte code page decoded byte by byte (bytes the code
+    page does not define become U+FFFD, and the record is quarantined under ``encoding``)."""
+    import codecs
+
+    from pyspark.sql import functions as F
+
+    if encoding == "utf-8":
+        return value
+    latin1 = F.decode(value.cast("binary"), "ISO-8859-1")
+    if encoding == "iso8859-1":
+        return latin1
+    table = codecs.lookup(encoding).decode(bytes(range(128, 256)), "replace")[0]
+    return F.translate(latin1, "".join(map(chr, range(128, 256))), table)
+
+
+def read_lines(spark: SparkSession, files: Sequence[str], delimiter: str = ",", encoding: str = "utf-8") -> Landed:
     """Every line of the files with its file, 1-based line number and the file's modification time; also the
-    number of lines and each file's first line (its header).
+    number of lines, each file's first line (its header) and the files with multi-line records.
+
+    Lines end at LF (a CRLF line keeps its CR until its record is assembled, so a line break inside a quoted
+    field stays byte for byte). ``*.gz`` files are decompressed on the fly.
 
     Line numbers without sorting: Spark reads a file in splits (``_metadata.file_block_start``) and a line
     belongs to the split it starts in, so a file's lines are its splits' lines in split order. One small
     aggregate gives each split's line count and first row id (``monotonically_increasing_id`` grows by one
     along a split); a line's number is then the lines of the file's earlier splits plus its place in its own
-    split. (A window numbering rows per file puts a whole file in one task and sorts it.)
+    split. (A window numbering rows per file puts a whole file in one task and sorts it.) The same aggregate
+    counts the lines that leave a quoted field open: files without any need no stitching.
     """
     from pyspark.sql import functions as F
 
-    raw = (spark.read.text(list(files))
-           .select("value", F.col("_metadata.file_path").alias("file_path"),
+    opens = quote_patterns(delimiter)["opens"]
+    raw = (spark.read.option("lineSep", "\n").text(list(files))
+           .select(_decoded(F.col("value"), encoding).alias("value"),
+                   F.col("_metadata.file_path").alias("file_path"),
                    F.col("_metadata.file_modification_time").alias("file_time"),
                    F.col("_metadata.file_block_start").alias("_block"))
            .withColumn("_order", F.monotonically_increasing_id()))
+    opener = F.col("value").contains('"') & F.col("value").rlike(opens)
     splits = (raw.groupBy("file_path", "_block")
               .agg(F.min("_order").alias("first"), F.count(F.lit(1)).alias("n"),
-                   F.min_by("value", "_order").alias("first_line"))
+                   F.min_by("value", "_order").alias("first_line"),
+                   F.count(F.when(opener, 1)).alias("openers"))
               .collect())
-    base, headers, seen, total = [], {}, {}, 0
+    base, headers, seen, total, multiline = [], {}, {}, 0, set()
     for split in sorted(splits, key=lambda r: (r["file_path"], r["_block"])):
         done = seen.get(split["file_path"], 0)
         if done == 0:
@@ -92,86 +151,173 @@ def read_lines(spark: SparkSession, files: Sequence[str]) -> tuple[DataFrame, in
         base.append((split["file_path"], split["_block"], done + 1 - split["first"]))
         seen[split["file_path"]] = done + split["n"]
         total += split["n"]
+        if split["openers"]:
+            multiline.add(split["file_path"])
     offsets = spark.createDataFrame(base, "file_path string, _block bigint, _base bigint")
     lines = (raw.join(F.broadcast(offsets), ["file_path", "_block"])
              .select("value", "file_path", "file_time", (F.col("_order") + F.col("_base")).alias("line_number")))
-    return lines, total, headers
+    return Landed(lines, total, headers, sorted(multiline))
+
+
+def landing_records(landed: Landed, delimiter: str) -> DataFrame:
+    """The landing records: value, file_path, file_time, line_number (the record's first line), ``lines`` (how
+    many physical lines it spans) and ``unterminated`` (a reason, or null).
+
+    Files without an open quote at a line end (nearly all) map line to record. In the others, the quoting state
+    at each line is a scan over the file's lines in order: a line either keeps the state (no quote), sets it
+    (open or closed whatever came before) or flips it; the state after a line is the last line that set it,
+    flipped by the flips since. A record starts at each line that starts outside quotes and takes the lines up
+    to the next one. A quote still open at the end of the file quarantines every line from the record that
+    opened it to the end (``unterminated_quote``), one quarantine row per line.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    lines = landed.lines
+    # One CR before the LF goes (CRLF files); string functions only, so invalid UTF-8 bytes stay as they are.
+    strip_cr = F.when(F.col("value").endswith("\r"), F.expr("substring(value, 1, length(value) - 1)")) \
+        .otherwise(F.col("value"))
+    if not landed.multiline_files:
+        return lines.select(strip_cr.alias("value"), "file_path", "file_time", "line_number",
+                            F.lit(1).alias("lines"), F.lit(None).cast("string").alias("unterminated"))
+    single = lines.where(~F.col("file_path").isin(landed.multiline_files)).select(
+        strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
+        F.lit(None).cast("string").alias("unterminated"))
+
+    pattern = quote_patterns(delimiter)
+    quoted = F.col("value").contains('"')
+    ends_open_from_outside = quoted & F.col("value").rlike(pattern["opens"])
+    ends_open_from_inside = ~quoted | F.col("value").rlike(pattern["stays"]) | F.col("value").rlike(pattern["reopens"])
+    order = Window.partitionBy("file_path").orderBy("line_number")
+    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    whole = order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    scan = (lines.where(F.col("file_path").isin(landed.multiline_files))
+            .withColumn("_out", ends_open_from_outside).withColumn("_in", ends_open_from_inside)
+            .withColumn("_flips", F.sum((F.col("_out") & ~F.col("_in")).cast("int")).over(upto))
+            .withColumn("_set", F.when(F.col("_out") == F.col("_in"), F.col("_out")))
+            .withColumn("_set_value", F.last("_set", ignorenulls=True).over(upto))
+            .withColumn("_set_flips", F.last(F.when(F.col("_set").isNotNull(), F.col("_flips")), ignorenulls=True)
+                        .over(upto)))
+    open_after = F.coalesce("_set_value", F.lit(False)) != (
+        (F.col("_flips") - F.coalesce("_set_flips", F.lit(0))) % 2 == 1)
+    scan = (scan.withColumn("_open", open_after)
+            .withColumn("_starts", ~F.coalesce(F.lag("_open").over(order), F.lit(False)))
+            .withColumn("_start", F.last(F.when(F.col("_starts"), F.col("line_number")), ignorenulls=True).over(upto))
+            .withColumn("_tail", F.last("_open").over(whole) & (F.col("_start") == F.max("_start").over(whole))))
+    tail = scan.where("_tail").select(
+        strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
+        F.format_string("unterminated_quote: the quoted field opened on line %d is not closed by the end of the "
+                        "file; the rest of the file is quarantined line by line", "_start").alias("unterminated"))
+    parts = F.array_sort(F.collect_list(F.struct("line_number", "value")))
+    stitched = (scan.where(~F.col("_tail")).groupBy("file_path", F.col("_start").alias("line_number"))
+                .agg(F.array_join(F.transform(parts, lambda p: p["value"]), "\n").alias("value"),
+                     F.first("file_time").alias("file_time"), F.count(F.lit(1)).alias("lines"))
+                .select(strip_cr.alias("value"), "file_path", "file_time", "line_number", "lines",
+                        F.lit(None).cast("string").alias("unterminated")))
+    return single.unionByName(stitched).unionByName(tail)
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
     return [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=delimiter), [])]
 
 
-def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root: str,
-          ds: str, batch: str, headers: dict[str, str]) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Split landing lines into bronze rows and quarantine rows (with reason and rule).
+def check_headers(headers: dict[str, str], columns: Sequence[str], required: set[str], source: Source,
+                  ) -> tuple[dict[str, list[str]], dict[str, str], dict[str, str]]:
+    """Each file's header against the stream's columns and the use case's column-change policy.
 
-    ``headers``: each file's first line. Also returns the checked lines (every line after the header, with
-    its ``reason``, null when good): both outputs read it, so the caller may persist it.
+    Returns each file's columns as found, the files refused (with a ``header:`` reason for every line of them)
+    and the files ingested despite a change (with a ``schema_change:`` note for the quality table). Repeated
+    names and a missing required column always refuse the file; new columns are dropped under
+    ``on_new_columns: ignore``; missing optional columns are null under ``on_missing_columns: null_if_optional``.
+    """
+    found_by_file, refused, changed = {}, {}, {}
+    for path, header in headers.items():
+        found = _split_header(header.lstrip("\ufeff"), delimiter=source.delimiter)
+        missing = [c for c in columns if c not in found]
+        extra = [c for c in found if c not in columns]
+        problem = []
+        if missing and (source.on_missing_columns == "quarantine_file" or set(missing) & required):
+            problem.append(f"missing column(s) {missing}" if source.on_missing_columns == "quarantine_file" else
+                           f"missing required column(s) {[c for c in missing if c in required]}")
+        if extra and source.on_new_columns == "quarantine_file":
+            problem.append(f"unexpected column(s) {extra}")
+        if len(set(found)) != len(found):
+            problem.append("repeated column names")
+        found_by_file[path] = found
+        if problem:
+            refused[path] = "header: " + "; ".join(problem)
+        elif missing or extra:
+            changed[path] = "; ".join(
+                ([f"new column(s) {extra} ignored"] if extra else [])
+                + ([f"missing column(s) {missing} set to null"] if missing else []))
+    return found_by_file, refused, changed
+
+
+def parse(recs: DataFrame, columns: Sequence[str], source: Source, landing_root: str, ds: str, batch: str,
+          found_by_file: dict[str, list[str]], refused: dict[str, str],
+          ) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split landing records (:func:`landing_records`) into bronze rows and quarantine rows (with reason and rule).
+
+    ``found_by_file``/``refused``: each file's header columns and the files refused (:func:`check_headers`).
+    Also returns the checked records (every record after the header, with its ``reason``, null when good):
+    both outputs read it, so the caller may persist it.
     """
     from pyspark.sql import functions as F
 
     expected = list(columns)
-    file_header_problem: dict[str, str] = {}
-    file_columns: dict[str, list[str]] = {}
-    for path, header in headers.items():
-        found = _split_header(header.lstrip("\ufeff"), delimiter)
-        missing = [c for c in expected if c not in found]
-        extra = [c for c in found if c not in expected]
-        if missing or extra or len(set(found)) != len(found):
-            problem = []
-            if missing:
-                problem.append(f"missing column(s) {missing}")
-            if extra:
-                problem.append(f"unexpected column(s) {extra}")
-            if len(set(found)) != len(found):
-                problem.append("repeated column names")
-            file_header_problem[path] = "header: " + "; ".join(problem)
-        file_columns[path] = found
-
+    delimiter = source.delimiter
     root = landing_root.rstrip("/")
     relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root) + "/?", "")
-    body = lines.where("line_number > 1")
-    quoted = r'"(?:[^"]|"")*"'
-    # Quoted fields count as one field whatever they hold; lines without a quote skip the regex (most lines).
-    unquoted = F.when(F.col("value").contains('"'), F.regexp_replace("value", quoted, "Q")).otherwise(F.col("value"))
+    body = recs.where("line_number > 1")
+    # Quoted fields count as one field whatever they hold; records without a quote skip the regex (most of them).
+    quoted_field = '"(?:[^"]++|"")*+"'
+    unquoted = F.when(F.col("value").contains('"'), F.regexp_replace("value", quoted_field, "Q")).otherwise(F.col("value"))
     field_count = F.size(F.split(unquoted, re.escape(delimiter), -1))
     header_problem = F.lit(None).cast("string")
-    for path, problem in file_header_problem.items():
+    for path, problem in refused.items():
         header_problem = F.when(F.col("file_path") == path, F.lit(problem)).otherwise(header_problem)
     n_fields = F.lit(len(expected))
-    for path, found in file_columns.items():
+    for path, found in found_by_file.items():
         if len(found) != len(expected):
             n_fields = F.when(F.col("file_path") == path, F.lit(len(found))).otherwise(n_fields)
+    if source.encoding == "utf-8":
+        bad_encoding = ~F.is_valid_utf8("value")
+        encoding_reason = "encoding: record is not valid UTF-8"
+    else:
+        bad_encoding = F.col("value").contains("\ufffd")
+        encoding_reason = f"encoding: record holds bytes that are not valid {source.encoding}"
     reason = (
         F.when(header_problem.isNotNull(), header_problem)
-        .when(~F.is_valid_utf8("value"), F.lit("encoding: line is not valid UTF-8"))
+        .when(F.col("unterminated").isNotNull(), F.col("unterminated"))
+        .when(bad_encoding, F.lit(encoding_reason))
         .when(F.trim("value") == "", F.lit("blank_line: empty line"))
         .when(field_count != n_fields,
               F.format_string("field_count: expected %d fields, got %d", n_fields, field_count))
     )
     rule = F.regexp_extract("reason", r"^([a-z_]+):", 1)
-    checked = body.select("value", "file_path", "file_time", "line_number", reason.alias("reason"),
+    checked = body.select("value", "file_path", "file_time", "line_number", "lines", reason.alias("reason"),
                           relative.alias("_source_file"))
 
+    raw = F.make_valid_utf8("value") if source.encoding == "utf-8" else F.col("value")  # invalid bytes: U+FFFD
     quarantine = checked.where(F.col("reason").isNotNull()).select(
         F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
         F.col("_source_file").alias("source_file"), F.col("line_number").cast("bigint").alias("row_number"),
         F.concat_ws(":", "_source_file", F.col("line_number").cast("string")).alias("row_id"),
-        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"),
-        F.make_valid_utf8("value").alias("raw"),  # invalid bytes shown as U+FFFD
+        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"), raw.alias("raw"),
     )
     good = checked.where(F.col("reason").isNull())
-    # Parse each file with its own header order (same column set, any order), then select in schema order.
+    # Parse each file with its own header order (any order; new columns dropped, missing ones null when the
+    # policy allows), then select in schema order. RFC 4180: a doubled quote inside quotes is one quote.
     parsed_frames = []
-    for path, found in file_columns.items():
-        if path in file_header_problem:
+    for path, found in found_by_file.items():
+        if path in refused:
             continue
         ddl = ", ".join(f"`c{i}` STRING" for i in range(len(found)))
-        fields = F.from_csv("value", ddl, {"sep": delimiter, "mode": "PERMISSIVE", "nullValue": ""})
+        fields = F.from_csv("value", ddl, {"sep": delimiter, "escape": '"', "mode": "PERMISSIVE", "nullValue": ""})
         part = good.where(F.col("file_path") == path).withColumn("_f", fields)
         parsed_frames.append(part.select(
-            *[F.col(f"_f.c{found.index(c)}").alias(c) for c in expected],
+            *[(F.col(f"_f.c{found.index(c)}") if c in found else F.lit(None).cast("string")).alias(c)
+              for c in expected],
             F.lit(batch).alias("_batch_id"), F.col("_source_file"),
             F.col("line_number").cast("bigint").alias("_row_number"),
             F.col("file_time").cast("timestamp").alias("_ingest_time"), F.lit(ds).alias("ds"),
@@ -181,8 +327,19 @@ def parse(lines: DataFrame, columns: Sequence[str], delimiter: str, landing_root
         for frame in parsed_frames[1:]:
             rows = rows.unionByName(frame)
     else:
-        rows = lines.sparkSession.createDataFrame([], bronze_ddl(expected))
+        rows = recs.sparkSession.createDataFrame([], bronze_ddl(expected))
     return rows, quarantine, checked
+
+
+def required_columns(use_case: UseCase, stream: str) -> set[str]:
+    """Columns a landing file of the stream may never lack, whatever the column-change policy."""
+    if stream == "labels":
+        return set(use_case.label_schema)
+    return {*use_case.required, *use_case.primary_key, use_case.event_timestamp}
+
+
+def _relative(path: str, landing_root: str) -> str:
+    return re.sub("^(file:)?" + re.escape(landing_root.rstrip("/")) + "/?", "", path)
 
 
 def bronze_ddl(columns: Sequence[str]) -> str:
@@ -212,12 +369,24 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
                               status="ok" if files is not None else "no_landing_folder",
                               detail=f"{len(files or [])} file(s) from {folder}")
         if files:
-            lines, n_lines, headers = read_lines(spark, files)
-            rows, bad, checked = parse(lines, columns, use_case.source.delimiter, cfg.paths.landing, ds, batch,
-                                       headers)
-            record.rows_in = n_lines - len(headers)  # every line but each file's header
-            # Both writes (bronze rows, quarantine) read the checked lines: parse the landing files once.
+            landed = read_lines(spark, files, use_case.source.delimiter, landing_encoding(use_case.source.encoding))
+            found_by_file, refused, changed = check_headers(landed.headers, columns, required_columns(use_case, stream),
+                                                            use_case.source)
+            rows, bad, checked = parse(landing_records(landed, use_case.source.delimiter), columns, use_case.source,
+                                       cfg.paths.landing, ds, batch, found_by_file, refused)
+            # Both writes (bronze rows, quarantine) read the checked records: parse the landing files once.
             cached.append(checked.persist())
+            received = landed.n_lines - len(landed.headers)  # every line but each file's header ...
+            if landed.multiline_files:  # ... less the lines that continue a record
+                spans = checked.where(F.col("file_path").isin(landed.multiline_files)).agg(
+                    F.sum(F.col("lines") - 1).alias("extra")).first()["extra"]
+                received -= spans or 0
+                record.detail += f"; {len(landed.multiline_files)} file(s) with multi-line records"
+            record.rows_in = received
+            if changed:
+                record.status = "schema_change"
+                record.detail += "; schema_change: " + "; ".join(
+                    f"{_relative(path, cfg.paths.landing)}: {note}" for path, note in sorted(changed.items()))
             quarantined.append(bad.withColumn("stream", F.lit(stream)))
         else:
             rows = spark.createDataFrame([], bronze_ddl(columns))

@@ -2,7 +2,7 @@
 
 Per stream, for bronze partition ``ds``:
 
-1. **normalise** strings (trim, collapse inner whitespace; empty → null) and **cast** to the schema
+1. **normalise** strings (trim, collapse inner whitespace; empty → null; ``text_columns`` kept as received) and **cast** to the schema
    types; a value that does not cast goes to quarantine (rule ``type``, naming column and value);
 2. **hash PII** columns with SHA-256 and a salt from the environment (``pii.salt_env``);
 3. **deduplicate** on the primary key — within the batch the latest received wins (ingest time, then file,
@@ -64,10 +64,11 @@ def normalise(column: Column) -> Column:
     return F.nullif(collapsed, F.lit(""))
 
 
-def cast_to_schema(bronze: DataFrame, schema: dict[str, str]) -> DataFrame:
+def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequence[str] = ()) -> DataFrame:
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value).
 
-    String columns are normalised (:func:`normalise`). Other columns are cast from the value as received (a cast
+    String columns are normalised (:func:`normalise`), but ``text_columns`` (free text: notes, addresses) are kept
+    byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received (a cast
     ignores surrounding whitespace, so where it succeeds it gives the normalised value's cast); only where it does
     not (null, empty or malformed cells: few) is the normalised value cast, and quoted in the error. The result
     is that of normalising every cell first, without normalising the cells that cast."""
@@ -76,6 +77,9 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str]) -> DataFrame:
     typed, errors = {}, []
     for c, t in schema.items():
         raw = F.col(f"`{c}`")
+        if c in text_columns:
+            typed[c] = raw
+            continue
         clean = normalise(raw)
         if t == "string":
             typed[c] = clean
@@ -250,7 +254,7 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
         raise FileNotFoundError(f"{use_case.name} {ds}: no bronze table {bronze_path}; run the bronze job first")
     bronze = lake.read(bronze_path).where(F.col("ds") == ds)
     bronze = bronze.withColumn("_row_id", F.concat_ws(":", "_source_file", F.col("_row_number").cast("string")))
-    typed = cast_to_schema(bronze, schema)
+    typed = cast_to_schema(bronze, schema, use_case.text_columns)
     typed_columns = typed.columns  # asked once: each DataFrame.columns is a round trip on Spark Connect
     castable = F.col("_type_error").isNull()
     if stream == "events":  # PII hashed in the rows that cast (type failures are quarantined as they came)

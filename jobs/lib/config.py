@@ -338,6 +338,32 @@ class Source:
     sample: str
     rename: dict[str, str]  # sample column -> landing column
     drop: list[str]  # sample columns not sent to landing
+    encoding: str = "utf-8"  # of the landing files: utf-8, or a single-byte code page (latin-1, cp1252, ...)
+    on_new_columns: str = "quarantine_file"  # a file's header adds columns: quarantine_file | ignore
+    on_missing_columns: str = "quarantine_file"  # a file lacks optional columns: quarantine_file | null_if_optional
+
+
+COLUMN_POLICIES = {"on_new_columns": ("quarantine_file", "ignore"),
+                   "on_missing_columns": ("quarantine_file", "null_if_optional")}
+
+
+def landing_encoding(name: str) -> str:
+    """The codec name of a landing file encoding: UTF-8, or a single-byte code page whose first 128 bytes are
+    ASCII (so the delimiter, quotes and line breaks are the bytes they are in UTF-8). Raises ValueError else."""
+    import codecs
+
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r}") from None
+    if info.name in {"utf-8", "latin-1", "iso8859-1"}:
+        return info.name
+    module = __import__(f"encodings.{info.name.replace('-', '_')}", fromlist=["decoding_table"])
+    table = getattr(module, "decoding_table", None)
+    if not isinstance(table, str) or len(table) != 256 or table[:128] != "".join(map(chr, range(128))):
+        raise ValueError(f"encoding {name!r} is not supported: use utf-8 or a single-byte code page whose first "
+                         "128 characters are ASCII (latin-1, cp1252, iso8859-15, cp850, ...)")
+    return info.name
 
 
 @dataclass(frozen=True)
@@ -556,6 +582,7 @@ class UseCase:
     scorecard: ScorecardSettings | None = None  # None: no points scorecard (no 'scorecard' section)
     scoring: ScoringSettings | None = None  # None: the use case is not scored nightly (no 'scoring' section)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    text_columns: list[str] = field(default_factory=list)  # free text: silver keeps it byte for byte
 
     @property
     def categorical_columns(self) -> list[str]:
@@ -587,8 +614,21 @@ def _parse_use_case(path: Path) -> UseCase:
         sample=src.get("sample", str),
         rename=dict(src.get("rename", dict, {})),
         drop=src.str_list("drop", []),
+        encoding=src.get("encoding", str, "utf-8"),
+        on_new_columns=src.get("on_new_columns", str, "quarantine_file"),
+        on_missing_columns=src.get("on_missing_columns", str, "quarantine_file"),
     )
     src.done()
+    try:
+        landing_encoding(source.encoding)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: key 'source.encoding': {exc}") from None
+    for key, allowed in COLUMN_POLICIES.items():
+        if getattr(source, key) not in allowed:
+            raise ConfigError(f"{path}: key 'source.{key}' is {getattr(source, key)!r}; use one of {list(allowed)}")
+    if len(source.delimiter) != 1 or source.delimiter in {'"', "\n", "\r"}:
+        raise ConfigError(f"{path}: key 'source.delimiter' must be one character other than a quote or a line "
+                          f"break, got {source.delimiter!r}")
     if source.format != "csv":
         raise ConfigError(f"{path}: key 'source.format' must be 'csv' (the only landing format so far)")
     schema_raw = top.get("schema", dict)
@@ -625,6 +665,10 @@ def _parse_use_case(path: Path) -> UseCase:
     protected = columns("protected_attributes", [])
     required = columns("required", [])
     outliers = columns("outlier_columns", [])
+    text_columns = columns("text_columns", [])
+    for c in text_columns:
+        if schema[c] != "string":
+            raise ConfigError(f"{path}: key 'text_columns' names '{c}', which is {schema[c]}, not string")
     feat = top.section("features")
     derived = []
     for i, item in enumerate(feat.get("derived", list, [])):
@@ -676,6 +720,7 @@ def _parse_use_case(path: Path) -> UseCase:
         protected_attributes=protected, required=required, outlier_columns=outliers, features=features,
         forbidden_features=forbidden, expectation_suite=suite, thresholds=thresholds, model=model, gate=gate,
         fairness=fairness, extra=extra, scorecard=scorecard, scoring=scoring, monitoring=monitoring,
+        text_columns=text_columns,
     )
 
 

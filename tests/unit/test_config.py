@@ -106,6 +106,10 @@ def test_use_cases_load_into_typed_objects():
     assert "customer_id" in credit.pii and "customer_id" not in credit.features.names
     lead = load_use_case("lead_scoring")
     assert "duration" in lead.forbidden_features and "duration" not in lead.features.names
+    # The landing contract's defaults: UTF-8, a changed header refuses the file, every string normalised in silver.
+    assert (lead.source.encoding, lead.source.on_new_columns, lead.source.on_missing_columns) == (
+        "utf-8", "quarantine_file", "quarantine_file")
+    assert lead.text_columns == []
 
 
 @pytest.mark.parametrize("change, message", [
@@ -119,6 +123,14 @@ def test_use_cases_load_into_typed_objects():
      r"key 'features.derived\[2\].fn' is 'magic'"),
     (lambda d: d.pop("label"), r"missing key 'label'"),
     (lambda d: d.update(colour="blue"), r"unknown key 'colour'"),
+    (lambda d: d["source"].update(encoding="utf-16"), r"key 'source.encoding': encoding 'utf-16' is not supported"),
+    (lambda d: d["source"].update(encoding="klingon"), r"key 'source.encoding': unknown encoding 'klingon'"),
+    (lambda d: d["source"].update(on_new_columns="accept"),
+     r"key 'source.on_new_columns' is 'accept'; use one of \['quarantine_file', 'ignore'\]"),
+    (lambda d: d["source"].update(on_missing_columns="ignore"),
+     r"key 'source.on_missing_columns' is 'ignore'; use one of \['quarantine_file', 'null_if_optional'\]"),
+    (lambda d: d["source"].update(delimiter="||"), r"key 'source.delimiter' must be one character"),
+    (lambda d: d.update(text_columns=["age"]), r"key 'text_columns' names 'age', which is int, not string"),
 ])
 def test_a_wrong_use_case_names_file_and_key(conf, change, message):
     _edit(conf / "use_cases" / "lead_scoring.yaml", change)

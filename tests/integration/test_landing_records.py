@@ -1,0 +1,237 @@
+"""Landing files are read as RFC 4180 records, in the declared encoding, plain or gzip, under a column-change policy.
+
+A CRM-like use case (``crm_notes``: free-text notes and addresses) lives in a temporary configuration folder.
+Each test writes one day of landing files by hand and checks what reaches bronze, silver, the quarantine and
+the quality table: every record intact (byte-equal field values), ``received`` counting records, nothing lost.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import json
+import random
+import shutil
+
+import pytest
+import yaml
+
+from tests.conftest import configured
+from tests.integration.conftest import run_layers, write_landing
+
+NAME = "crm_notes"
+COLUMNS = ["note_id", "noted_on", "customer_id", "amount", "city", "note"]
+USE_CASE = {
+    "name": NAME,
+    "description": "Free-text CRM notes: quoted fields hold delimiters, doubled quotes and line breaks.",
+    "source": {"format": "csv", "sample": "unused.csv"},
+    "schema": {"note_id": "string", "noted_on": "date", "customer_id": "string", "amount": "double",
+               "city": "string", "note": "string"},
+    "primary_key": ["note_id"],
+    "event_timestamp": "noted_on",
+    "entity": "customer_id",
+    "label": {"column": "converted", "positive": "yes", "negative": "no", "maturity_days": 1},
+    "pii": ["customer_id"],
+    "required": ["note_id", "noted_on", "customer_id"],
+    "text_columns": ["note"],  # free text: silver keeps it byte for byte (city is normalised like any category)
+    "features": {"numeric": ["amount"], "categorical": ["city"]},
+    "expectations": {"silver": f"{NAME}_silver"},
+    "thresholds": {"max_quarantine_share": 1.0},
+}
+SUITE = {"name": f"{NAME}_silver", "meta": {},
+         "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "note_id"}}]}
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory, lakehouse):
+    from jobs.lib import config
+
+    root = tmp_path_factory.mktemp("crm_conf")
+    conf = root / "conf"
+    shutil.copytree(config.PROJECT_ROOT / "conf" / "profiles", conf / "profiles")
+    shutil.copy(config.PROJECT_ROOT / "conf" / "spark-defaults.conf", conf / "spark-defaults.conf")
+    base = yaml.safe_load((config.PROJECT_ROOT / "conf" / "base.yaml").read_text())
+    base["paths"]["expectations"] = str(root / "expectations")
+    (conf / "use_cases").mkdir(parents=True)
+    (conf / "base.yaml").write_text(yaml.safe_dump(base))
+    (conf / "use_cases" / f"{NAME}.yaml").write_text(yaml.safe_dump(USE_CASE, sort_keys=False))
+    (root / "expectations").mkdir()
+    (root / "expectations" / f"{NAME}_silver.json").write_text(json.dumps(SUITE))
+    with configured(RISKPIPE_CONF_DIR=str(conf)):
+        yield config.load_use_case(NAME)
+
+
+def _csv(rows: list[list[str]], terminator: str = "\r\n", delimiter: str = ",", quoting=csv.QUOTE_MINIMAL) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=terminator, delimiter=delimiter, quoting=quoting).writerows(rows)
+    return buffer.getvalue()
+
+
+def _row(i: int, ds: str, note: str = "ok", city: str = "Zurich") -> list[str]:
+    return [f"N-{ds}-{i:04d}", ds, f"C{i % 7:03d}", f"{100 + i}.5", city, note]
+
+
+def _records_of(content: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content, newline="")))
+
+
+def _quality(ds: str, layer: str = "bronze"):
+    from jobs.lib import lake, tables
+
+    return {r.stream: r for r in lake.read(tables.quality(NAME)).where(f"ds = '{ds}' AND layer = '{layer}'").collect()}
+
+
+def _quarantine(ds: str):
+    from jobs.lib import lake, tables
+
+    return lake.read(tables.quarantine(NAME)).where(f"ds = '{ds}' AND layer = 'bronze'").orderBy("row_number").collect()
+
+
+def _bronze(ds: str):
+    from jobs.lib import lake, tables
+
+    return lake.read(tables.bronze(NAME, "events")).where(f"ds = '{ds}'").orderBy("_row_number").collect()
+
+
+def test_quoted_delimiters_doubled_quotes_and_line_breaks_land_intact_and_records_are_counted(crm, lakehouse, spark):
+    from jobs.lib import lake, tables
+
+    ds = "2026-04-01"
+    rng = random.Random(11)
+    pieces = ["plain", "a, b", 'she said "no"', "line one\nline two", "crlf\r\ninside", '"quoted start', "", "x;y",
+              'end quote"', "trailing comma,", "\n\nblank lines inside\n"]
+    rows = [_row(i, ds, note="".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) or "empty",
+                 city=rng.choice(["Zurich", "Bern, Ost", 'Saint "Gallen"', "Basel\nStadt"]))
+            for i in range(120)]
+    plain = _csv([COLUMNS] + rows[:60])
+    all_quoted = _csv([COLUMNS] + rows[60:], quoting=csv.QUOTE_ALL)  # CRM exports often quote every field
+    write_landing(lakehouse, NAME, "events", ds, plain, "part-00000.csv")
+    write_landing(lakehouse, NAME, "events", ds, all_quoted, "part-00001.csv")
+    assert plain.count("\n") > 61 and all_quoted.count("\n") > 61  # records really span lines
+
+    run_layers(spark, crm, ds, layers=("bronze", "silver"))
+
+    bronze = _bronze(ds)
+    assert sorted([r[c] for c in COLUMNS] for r in bronze) == sorted(rows)  # byte-equal values, every record once
+    # A record's row number is the physical line it starts on.
+    first_lines = {}
+    for name, content in (("part-00000.csv", plain), ("part-00001.csv", all_quoted)):
+        line = 2
+        for record in _records_of(content)[1:]:
+            first_lines[(name, record[0])] = line
+            line += _csv([record], quoting=csv.QUOTE_ALL if name.endswith("1.csv") else csv.QUOTE_MINIMAL).count("\n")
+    assert {(r._source_file.rsplit("/", 1)[-1], r.note_id): r._row_number for r in bronze} == first_lines
+    quality = _quality(ds)["events"]
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (120, 120, 0)
+    assert quality.reconciled and "2 file(s) with multi-line records" in quality.detail
+    silver = lake.read(tables.silver(NAME, "events")).where(f"ds = '{ds}'").select("note_id", "city", "note").collect()
+    assert sorted((r.note_id, r.city, r.note) for r in silver) == sorted((r[0], " ".join(r[4].split()), r[5])
+                                                                          for r in rows)
+
+
+def test_an_unterminated_quote_quarantines_the_rest_of_the_file_and_counts_reconcile(crm, lakehouse, spark):
+    ds = "2026-04-02"
+    good = [_row(i, ds, note="multi\nline" if i == 2 else "fine") for i in range(5)]
+    broken = _csv([COLUMNS] + good, terminator="\n") + f'N-{ds}-0099,{ds},C001,1.0,Bern,"never closed\nmore\n' \
+        + _csv([_row(i, ds) for i in range(100, 103)], terminator="\n")
+    write_landing(lakehouse, NAME, "events", ds, broken)
+
+    run_layers(spark, crm, ds, layers=("bronze",))
+
+    assert [r.note_id for r in _bronze(ds)] == [r[0] for r in good]
+    bad = _quarantine(ds)
+    # The record opening the quote is on line 8 (header, 5 records, one of them on two lines); lines 8..12 go.
+    assert [r.row_number for r in bad] == list(range(8, 13))
+    assert {r.rule for r in bad} == {"unterminated_quote"}
+    assert "opened on line 8" in bad[0].reason
+    assert bad[0].raw.startswith(f"N-{ds}-0099") and bad[-1].raw.startswith(f"N-{ds}-0102")
+    quality = _quality(ds)["events"]
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (10, 5, 5) and quality.reconciled
+
+
+def test_a_latin1_file_lands_its_accents_under_its_encoding_and_is_quarantined_per_record_under_utf8(
+        crm, lakehouse, spark):
+    ds_latin, ds_utf8 = "2026-04-03", "2026-04-04"
+    rows = [_row(i, ds_latin, note=note, city=city) for i, (note, city) in
+            enumerate([("crème brûlée", "Genève"), ("plain", "Bern"), ("Grüße, \"ß\"", "Zürich"), ("ok", "Basel")])]
+    content = _csv([COLUMNS] + rows).encode("latin-1")
+    latin = dataclasses.replace(crm, source=dataclasses.replace(crm.source, encoding="latin-1"))
+    write_landing(lakehouse, NAME, "events", ds_latin, content)
+    run_layers(spark, latin, ds_latin, layers=("bronze",))
+    assert [[r[c] for c in COLUMNS] for r in _bronze(ds_latin)] == rows
+
+    write_landing(lakehouse, NAME, "events", ds_utf8, content)
+    run_layers(spark, crm, ds_utf8, layers=("bronze",))
+    assert [r.note_id for r in _bronze(ds_utf8)] == [rows[1][0], rows[3][0]]
+    bad = _quarantine(ds_utf8)
+    assert [(r.row_number, r.rule) for r in bad] == [(2, "encoding"), (4, "encoding")]
+    assert "\ufffd" in bad[0].raw and "not valid UTF-8" in bad[0].reason
+    quality = _quality(ds_utf8)["events"]
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (4, 2, 2) and quality.reconciled
+
+
+def test_cp1252_decodes_its_own_characters_and_quarantines_bytes_it_does_not_define(crm, lakehouse, spark):
+    ds = "2026-04-05"
+    rows = [_row(0, ds, note="price 5 € – “quoted”"), _row(1, ds, note="ok")]
+    content = _csv([COLUMNS] + rows).encode("cp1252") + f"N-{ds}-0002,{ds},C002,1.0,Bern,bad \x81 byte\r\n".encode(
+        "latin-1")
+    cp1252 = dataclasses.replace(crm, source=dataclasses.replace(crm.source, encoding="cp1252"))
+    write_landing(lakehouse, NAME, "events", ds, content)
+    run_layers(spark, cp1252, ds, layers=("bronze",))
+    assert [[r[c] for c in COLUMNS] for r in _bronze(ds)] == rows
+    bad = _quarantine(ds)
+    assert [(r.row_number, r.rule) for r in bad] == [(4, "encoding")]
+    assert "not valid cp1252" in bad[0].reason and bad[0].raw.endswith("bad \ufffd byte")
+
+
+def test_a_gzip_landing_file_gives_the_same_bronze_rows_as_the_plain_file(crm, lakehouse, spark):
+    ds_plain, ds_gzip = "2026-04-06", "2026-04-07"
+    content = _csv([COLUMNS] + [_row(i, "2026-04-06", note="two\nlines" if i % 3 == 0 else "one") for i in range(30)])
+    write_landing(lakehouse, NAME, "events", ds_plain, content)
+    write_landing(lakehouse, NAME, "events", ds_gzip, gzip.compress(content.encode("utf-8"), mtime=0), "part-00000.csv.gz")
+    run_layers(spark, crm, ds_plain, layers=("bronze",))
+    run_layers(spark, crm, ds_gzip, layers=("bronze",))
+
+    def comparable(rows):
+        return [[r[c] for c in COLUMNS] + [r._row_number] for r in rows]
+
+    assert len(_bronze(ds_gzip)) == 30
+    assert comparable(_bronze(ds_gzip)) == comparable(_bronze(ds_plain))
+    assert _bronze(ds_gzip)[0]._source_file.endswith("part-00000.csv.gz")
+    assert _quality(ds_gzip)["events"].rows_in == 30
+
+
+@pytest.mark.parametrize("ds, on_new, on_missing, header, landed, reason", [
+    ("2026-05-01", "quarantine_file", "quarantine_file", COLUMNS + ["channel"], 0,
+     "header: unexpected column(s) ['channel']"),
+    ("2026-05-02", "ignore", "quarantine_file", COLUMNS + ["channel"], 3, None),
+    ("2026-05-03", "quarantine_file", "null_if_optional", [c for c in COLUMNS if c != "city"], 3, None),
+    ("2026-05-04", "ignore", "null_if_optional", [c for c in COLUMNS if c != "city"] + ["channel"], 3, None),
+    ("2026-05-05", "ignore", "null_if_optional", [c for c in COLUMNS if c != "customer_id"], 0,
+     "header: missing required column(s) ['customer_id']"),
+])
+def test_each_column_change_policy_refuses_or_ingests_the_file_and_says_which_columns_changed(
+        crm, lakehouse, spark, ds, on_new, on_missing, header, landed, reason):
+    full = [dict(zip(COLUMNS, _row(i, ds, note="a\nb"), strict=True), channel="web") for i in range(3)]
+    content = _csv([header] + [[r[c] for c in header] for r in full])
+    policy = dataclasses.replace(crm, source=dataclasses.replace(crm.source, on_new_columns=on_new,
+                                                                 on_missing_columns=on_missing))
+    write_landing(lakehouse, NAME, "events", ds, content)
+    run_layers(spark, policy, ds, layers=("bronze",))
+
+    bronze = _bronze(ds)
+    quality = _quality(ds)["events"]
+    assert len(bronze) == landed and quality.reconciled and quality.rows_in == 3
+    if reason:
+        assert {r.reason for r in _quarantine(ds)} == {reason} and quality.status != "schema_change"
+        return
+    assert [r.note for r in bronze] == ["a\nb"] * 3  # the rest of each record is where it belongs
+    missing = [c for c in COLUMNS if c not in header]
+    new = [c for c in header if c not in COLUMNS]
+    assert quality.status == "schema_change"
+    assert all(bronze[0][c] is None for c in missing) and "channel" not in bronze[0].asDict()
+    if new:
+        assert f"new column(s) {new} ignored" in quality.detail
+    if missing:
+        assert f"missing column(s) {missing} set to null" in quality.detail
