@@ -1,15 +1,23 @@
 """Landing → bronze: the day's landing files as received, plus ingestion metadata.
 
 For each stream of the use case (``events``, and ``labels`` once they mature) the job reads
-``<landing>/<use_case>/<stream>/ds=<ds>/*.csv`` and writes the rows — every value still a string, as
-received — to ``bronze/<use_case>/<stream>`` partition ``ds``, with ``_batch_id``, ``_source_file``
-(relative to the landing root), ``_row_number`` (the line number in that file; the header is line 1)
-and ``_ingest_time`` (when the file landed: its modification time, so a rerun reproduces it).
+``<landing>/<use_case>/<stream>/ds=<ds>/*`` (``.csv``, or ``.csv.gz`` decompressed on the fly) and writes the
+records — every value still a string, as received — to ``bronze/<use_case>/<stream>`` partition ``ds``, with
+``_batch_id``, ``_source_file`` (relative to the landing root), ``_row_number`` (the line the record starts on;
+the header is line 1) and ``_ingest_time`` (when the file landed: its modification time, so a rerun reproduces
+it).
 
-Lines that cannot be parsed go to the quarantine table with the raw line and the reason:
-``header`` (the file's header lacks or adds columns), ``field_count`` (a truncated or overlong line),
-``encoding`` (not valid UTF-8), ``blank_line``. Nothing is dropped: per stream,
-``lines received = bronze rows + quarantined``, checked against what was committed.
+Files are read as RFC 4180 records, not lines: a quoted field may hold the delimiter, doubled quotes and line
+breaks (:func:`landing_records`). Text is decoded with the use case's ``source.encoding`` (UTF-8 by default, or
+a single-byte code page such as latin-1 or cp1252).
+
+Records that cannot be parsed go to the quarantine table with the raw record and the reason: ``header`` (the
+file's header lacks or adds columns, refused under ``source.on_new_columns`` / ``on_missing_columns``),
+``unterminated_quote`` (a quote still open at the end of the file: every line from the record that opened it),
+``field_count`` (a truncated or overlong record), ``encoding`` (bytes invalid in the declared encoding),
+``blank_line``. Nothing is dropped: per stream, ``records received = bronze rows + quarantined``, checked
+against what was committed. A file ingested despite a changed header is named in the quality record
+(status ``schema_change``).
 
 A missing events folder for the date is an error (nothing arrived; the task fails and says where it
 looked). Labels land only once they mature, so a missing labels folder means "none today".
