@@ -211,18 +211,22 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
     scan = (scan.withColumn("_open", open_after)
             .withColumn("_starts", ~F.coalesce(F.lag("_open").over(order), F.lit(False)))
             .withColumn("_start", F.last(F.when(F.col("_starts"), F.col("line_number")), ignorenulls=True).over(upto))
-            .withColumn("_tail", F.last("_open").over(whole) & (F.col("_start") == F.max("_start").over(whole))))
-    tail = scan.where("_tail").select(
+            .withColumn("_tail", F.last("_open").over(whole) & (F.col("_start") == F.max("_start").over(whole)))
+            .withColumn("_alone", F.col("_starts") & F.coalesce(F.lead("_starts").over(order), F.lit(True))))
+    # One row per line: the tail of an unterminated quote, a one-line record, or a part of a multi-line record
+    # (only those are grouped: ~1% of the lines in a typical export).
+    one_line = scan.where(F.col("_tail") | F.col("_alone")).select(
         strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
-        F.format_string("unterminated_quote: the quoted field opened on line %d is not closed by the end of the "
-                        "file; the rest of the file is quarantined line by line", "_start").alias("unterminated"))
+        F.when(F.col("_tail"), F.format_string(
+            "unterminated_quote: the quoted field opened on line %d is not closed by the end of the file; the rest "
+            "of the file is quarantined line by line", "_start")).alias("unterminated"))
     parts = F.array_sort(F.collect_list(F.struct("line_number", "value")))
-    stitched = (scan.where(~F.col("_tail")).groupBy("file_path", F.col("_start").alias("line_number"))
+    stitched = (scan.where(~F.col("_tail") & ~F.col("_alone")).groupBy("file_path", F.col("_start").alias("line_number"))
                 .agg(F.array_join(F.transform(parts, lambda p: p["value"]), "\n").alias("value"),
                      F.first("file_time").alias("file_time"), F.count(F.lit(1)).alias("lines"))
                 .select(strip_cr.alias("value"), "file_path", "file_time", "line_number", "lines",
                         F.lit(None).cast("string").alias("unterminated")))
-    return single.unionByName(stitched).unionByName(tail)
+    return single.unionByName(one_line).unionByName(stitched)
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
