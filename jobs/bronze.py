@@ -94,16 +94,15 @@ def quote_patterns(delimiter: str) -> dict[str, str]:
 
     A quoted field opens with a quote at the start of a field and closes at a quote not doubled; it may hold the
     delimiter, doubled quotes and line breaks. ``opens``: a line that starts outside quotes ends inside one (its
-    last field opens a quote it does not close). ``stays``: a line that starts inside a quoted field never closes
-    it. ``reopens``: a line that starts inside closes that field and opens another one it does not close.
-    Possessive quantifiers: no backtracking (and no deep recursion on long fields).
+    last field opens a quote it does not close). ``stays_open``: a line that starts inside a quoted field ends
+    inside one: it never closes that field, or it closes it and opens another one it does not close. Possessive
+    quantifiers: no backtracking (and no deep recursion on long fields).
     """
     d = _class(delimiter)
     inside = '(?:[^"]++|"")*+'
     field = f'(?:"{inside}"|[^{d}"][^{d}]*+)?'
     return {"opens": f'^(?:{field}[{d}])*+"{inside}$',
-            "stays": f"^{inside}$",
-            "reopens": f'^{inside}"[{d}](?:{field}[{d}])*+"{inside}$'}
+            "stays_open": f'^{inside}(?:"[{d}](?:{field}[{d}])*+"{inside})?$'}
 
 
 def _decoded(value, encoding: str):
@@ -192,15 +191,20 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
         strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
         F.lit(None).cast("string").alias("unterminated"))
 
+    from jobs.lib.spark import checkpoint
+
     pattern = quote_patterns(delimiter)
-    quoted = F.col("value").contains('"')
-    ends_open_from_outside = quoted & F.col("value").rlike(pattern["opens"])
-    ends_open_from_inside = ~quoted | F.col("value").rlike(pattern["stays"]) | F.col("value").rlike(pattern["reopens"])
-    order = Window.partitionBy("file_path").orderBy("line_number")
+    file_index = F.lit(None).cast("int")
+    for i, path in enumerate(landed.multiline_files):
+        file_index = F.when(F.col("file_path") == path, F.lit(i)).otherwise(file_index)
+    multi = lines.where(F.col("file_path").isin(landed.multiline_files)).withColumn("_file", file_index)
+    # Only lines holding a quote can change the state, so the scan sorts those alone, narrowed to the file index,
+    # the line number and two flags: the state after the line when it starts outside / inside quotes.
+    order = Window.partitionBy("_file").orderBy("line_number")
     upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    whole = order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    scan = (lines.where(F.col("file_path").isin(landed.multiline_files))
-            .withColumn("_out", ends_open_from_outside).withColumn("_in", ends_open_from_inside)
+    scan = (multi.where(F.col("value").contains('"'))
+            .select("_file", "line_number", F.col("value").rlike(pattern["opens"]).alias("_out"),
+                    F.col("value").rlike(pattern["stays_open"]).alias("_in"))
             .withColumn("_flips", F.sum((F.col("_out") & ~F.col("_in")).cast("int")).over(upto))
             .withColumn("_set", F.when(F.col("_out") == F.col("_in"), F.col("_out")))
             .withColumn("_set_value", F.last("_set", ignorenulls=True).over(upto))
@@ -209,19 +213,31 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
     open_after = F.coalesce("_set_value", F.lit(False)) != (
         (F.col("_flips") - F.coalesce("_set_flips", F.lit(0))) % 2 == 1)
     scan = (scan.withColumn("_open", open_after)
-            .withColumn("_starts", ~F.coalesce(F.lag("_open").over(order), F.lit(False)))
-            .withColumn("_start", F.last(F.when(F.col("_starts"), F.col("line_number")), ignorenulls=True).over(upto))
-            .withColumn("_tail", F.last("_open").over(whole) & (F.col("_start") == F.max("_start").over(whole)))
-            .withColumn("_alone", F.col("_starts") & F.coalesce(F.lead("_starts").over(order), F.lit(True))))
-    # One row per line: the tail of an unterminated quote, a one-line record, or a part of a multi-line record
-    # (only those are grouped: ~1% of the lines in a typical export).
-    one_line = scan.where(F.col("_tail") | F.col("_alone")).select(
+            .withColumn("_open_before", F.coalesce(F.lag("_open").over(order), F.lit(False)))
+            .withColumn("_from", F.last(F.when(~F.col("_open_before") & F.col("_open"), F.col("line_number")),
+                                        ignorenulls=True).over(upto))
+            .withColumn("_last", F.lead("line_number").over(order).isNull()))
+    # A multi-line record runs from the line that opens a quote to the next line that leaves it closed (the lines
+    # between hold no quote, or stay inside). Kept: one row per record (~1% of a typical export's lines), and per
+    # file whose last quote is never closed the line it opened on (everything from there on is quarantined).
+    closes = F.col("_open_before") & ~F.col("_open")
+    marks = checkpoint(scan.where(closes | (F.col("_last") & F.col("_open")))
+                       .select("_file", "_from", F.col("line_number").alias("_to"), (~closes).alias("_tail")))
+    tail_from = F.lit(None).cast("long")
+    for row in marks.where("_tail").collect():
+        tail_from = F.when(F.col("_file") == row["_file"], F.lit(row["_from"])).otherwise(tail_from)
+    parts_of = marks.where(~F.col("_tail")).select(
+        "_file", F.explode(F.sequence("_from", "_to")).alias("line_number"), F.col("_from").alias("_start"))
+    marked = (multi.join(F.broadcast(parts_of), ["_file", "line_number"], "left")
+              .withColumn("_tail_from", tail_from))
+    in_tail = F.coalesce(F.col("line_number") >= F.col("_tail_from"), F.lit(False))
+    one_line = marked.where(F.col("_start").isNull()).select(
         strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
-        F.when(F.col("_tail"), F.format_string(
+        F.when(in_tail, F.format_string(
             "unterminated_quote: the quoted field opened on line %d is not closed by the end of the file; the rest "
-            "of the file is quarantined line by line", "_start")).alias("unterminated"))
+            "of the file is quarantined line by line", "_tail_from")).alias("unterminated"))
     parts = F.array_sort(F.collect_list(F.struct("line_number", "value")))
-    stitched = (scan.where(~F.col("_tail") & ~F.col("_alone")).groupBy("file_path", F.col("_start").alias("line_number"))
+    stitched = (marked.where(F.col("_start").isNotNull()).groupBy("file_path", F.col("_start").alias("line_number"))
                 .agg(F.array_join(F.transform(parts, lambda p: p["value"]), "\n").alias("value"),
                      F.first("file_time").alias("file_time"), F.count(F.lit(1)).alias("lines"))
                 .select(strip_cr.alias("value"), "file_path", "file_time", "line_number", "lines",

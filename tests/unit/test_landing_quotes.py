@@ -29,7 +29,7 @@ def record_starts(lines: list[str], patterns: dict[str, re.Pattern]) -> tuple[li
             starts.append(number)
         quoted = '"' in line
         if inside:
-            inside = not quoted or bool(patterns["stays"].search(line) or patterns["reopens"].search(line))
+            inside = not quoted or bool(patterns["stays_open"].search(line))
         else:
             inside = quoted and bool(patterns["opens"].search(line))
     return starts, inside
