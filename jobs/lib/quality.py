@@ -179,7 +179,7 @@ def reconcile_and_record(spark: SparkSession, use_case: str, ds: str, layer: str
         if reasons_from_quarantine:
             record.quarantined_by_reason = {rule: n for (stream, rule), n in committed.items()
                                             if stream == record.stream}
-        if record.quarantined:
+        if record.quarantined and record.status == "ok":  # a more specific status (schema_change, ...) stays
             record.status = "ok_with_quarantine"
     write_quality(spark, use_case, ds, layer, records)
     for record in records:

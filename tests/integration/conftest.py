@@ -16,6 +16,33 @@ def lakehouse(tmp_path_factory, spark):
         yield root
 
 
+def conf_folder(root: Path, use_cases: dict[str, dict] | None = None, suites: dict[str, dict] | None = None,
+                **paths: str) -> Path:
+    """A configuration folder under ``root`` holding only the given use cases (YAML as dicts) and suites: the
+    project's profiles and Spark defaults, its base.yaml with ``paths.expectations`` at ``root/expectations`` and
+    any other ``paths`` given. Point ``RISKPIPE_CONF_DIR`` at the returned folder."""
+    import json
+    import shutil
+
+    import yaml
+
+    from jobs.lib.config import PROJECT_ROOT
+
+    conf = root / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf" / "profiles", conf / "profiles")
+    shutil.copy(PROJECT_ROOT / "conf" / "spark-defaults.conf", conf / "spark-defaults.conf")
+    base = yaml.safe_load((PROJECT_ROOT / "conf" / "base.yaml").read_text())
+    base["paths"].update(expectations=str(root / "expectations"), **paths)
+    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    (conf / "use_cases").mkdir(parents=True)
+    (root / "expectations").mkdir(exist_ok=True)
+    for name, use_case in (use_cases or {}).items():
+        (conf / "use_cases" / f"{name}.yaml").write_text(yaml.safe_dump(use_case, sort_keys=False))
+    for name, suite in (suites or {}).items():
+        (root / "expectations" / f"{name}.json").write_text(json.dumps(suite))
+    return conf
+
+
 def run_layers(spark, use_case, ds: str, layers=("bronze", "silver", "gold")) -> dict:
     """Run the medallion jobs of one date in-process; return each layer's quality records."""
     from jobs import bronze, gold, silver

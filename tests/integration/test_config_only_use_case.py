@@ -5,15 +5,12 @@ configuration folder and runs replay → bronze → silver → gold on it with t
 """
 from __future__ import annotations
 
-import json
 import random
-import shutil
 
 import pytest
-import yaml
 
 from tests.conftest import configured
-from tests.integration.conftest import run_layers
+from tests.integration.conftest import conf_folder, run_layers
 
 USE_CASE = {
     "name": "toy_loans",
@@ -55,20 +52,9 @@ SUITE = {
 
 @pytest.fixture(scope="module")
 def toy_conf(tmp_path_factory, lakehouse):
-    from jobs.lib import config
 
     root = tmp_path_factory.mktemp("toy_conf")
-    conf = root / "conf"
-    shutil.copytree(config.PROJECT_ROOT / "conf" / "profiles", conf / "profiles")
-    shutil.copy(config.PROJECT_ROOT / "conf" / "spark-defaults.conf", conf / "spark-defaults.conf")
-    base = yaml.safe_load((config.PROJECT_ROOT / "conf" / "base.yaml").read_text())
-    base["paths"]["samples"] = str(root / "samples")
-    base["paths"]["expectations"] = str(root / "expectations")
-    (conf / "use_cases").mkdir(parents=True)
-    (conf / "base.yaml").write_text(yaml.safe_dump(base))
-    (conf / "use_cases" / "toy_loans.yaml").write_text(yaml.safe_dump(USE_CASE, sort_keys=False))
-    (root / "expectations").mkdir()
-    (root / "expectations" / "toy_loans_silver.json").write_text(json.dumps(SUITE))
+    conf = conf_folder(root, {"toy_loans": USE_CASE}, {"toy_loans_silver": SUITE}, samples=str(root / "samples"))
     (root / "samples").mkdir()
     rng = random.Random(3)
     lines = ["amount,term_months,region,defaulted"]

@@ -10,15 +10,12 @@ import csv
 import dataclasses
 import gzip
 import io
-import json
 import random
-import shutil
 
 import pytest
-import yaml
 
 from tests.conftest import configured
-from tests.integration.conftest import run_layers, write_landing
+from tests.integration.conftest import conf_folder, run_layers, write_landing
 
 NAME = "crm_notes"
 COLUMNS = ["note_id", "noted_on", "customer_id", "amount", "city", "note"]
@@ -47,17 +44,7 @@ SUITE = {"name": f"{NAME}_silver", "meta": {},
 def crm(tmp_path_factory, lakehouse):
     from jobs.lib import config
 
-    root = tmp_path_factory.mktemp("crm_conf")
-    conf = root / "conf"
-    shutil.copytree(config.PROJECT_ROOT / "conf" / "profiles", conf / "profiles")
-    shutil.copy(config.PROJECT_ROOT / "conf" / "spark-defaults.conf", conf / "spark-defaults.conf")
-    base = yaml.safe_load((config.PROJECT_ROOT / "conf" / "base.yaml").read_text())
-    base["paths"]["expectations"] = str(root / "expectations")
-    (conf / "use_cases").mkdir(parents=True)
-    (conf / "base.yaml").write_text(yaml.safe_dump(base))
-    (conf / "use_cases" / f"{NAME}.yaml").write_text(yaml.safe_dump(USE_CASE, sort_keys=False))
-    (root / "expectations").mkdir()
-    (root / "expectations" / f"{NAME}_silver.json").write_text(json.dumps(SUITE))
+    conf = conf_folder(tmp_path_factory.mktemp("crm_conf"), {NAME: USE_CASE}, {f"{NAME}_silver": SUITE})
     with configured(RISKPIPE_CONF_DIR=str(conf)):
         yield config.load_use_case(NAME)
 
@@ -186,52 +173,69 @@ def test_cp1252_decodes_its_own_characters_and_quarantines_bytes_it_does_not_def
 
 
 def test_a_gzip_landing_file_gives_the_same_bronze_rows_as_the_plain_file(crm, lakehouse, spark):
-    ds_plain, ds_gzip = "2026-04-06", "2026-04-07"
-    content = _csv([COLUMNS] + [_row(i, "2026-04-06", note="two\nlines" if i % 3 == 0 else "one") for i in range(30)])
-    write_landing(lakehouse, NAME, "events", ds_plain, content)
-    write_landing(lakehouse, NAME, "events", ds_gzip, gzip.compress(content.encode("utf-8"), mtime=0), "part-00000.csv.gz")
-    run_layers(spark, crm, ds_plain, layers=("bronze",))
-    run_layers(spark, crm, ds_gzip, layers=("bronze",))
+    ds = "2026-04-06"
+    content = _csv([COLUMNS] + [_row(i, ds, note="two\nlines" if i % 3 == 0 else "one") for i in range(30)])
+    write_landing(lakehouse, NAME, "events", ds, content, "part-00000.csv")
+    write_landing(lakehouse, NAME, "events", ds, gzip.compress(content.encode("utf-8"), mtime=0), "part-00001.csv.gz")
+    run_layers(spark, crm, ds, layers=("bronze",))
 
-    def comparable(rows):
-        return [[r[c] for c in COLUMNS] + [r._row_number] for r in rows]
-
-    assert len(_bronze(ds_gzip)) == 30
-    assert comparable(_bronze(ds_gzip)) == comparable(_bronze(ds_plain))
-    assert _bronze(ds_gzip)[0]._source_file.endswith("part-00000.csv.gz")
-    assert _quality(ds_gzip)["events"].rows_in == 30
+    by_file = {}
+    for r in _bronze(ds):
+        by_file.setdefault(r._source_file.rsplit("/", 1)[-1], []).append([r[c] for c in COLUMNS] + [r._row_number])
+    assert sorted(by_file) == ["part-00000.csv", "part-00001.csv.gz"]
+    assert len(by_file["part-00000.csv"]) == 30 and by_file["part-00001.csv.gz"] == by_file["part-00000.csv"]
+    assert _quality(ds)["events"].rows_in == 60
 
 
-@pytest.mark.parametrize("ds, on_new, on_missing, header, landed, reason", [
-    ("2026-05-01", "quarantine_file", "quarantine_file", COLUMNS + ["channel"], 0,
-     "header: unexpected column(s) ['channel']"),
-    ("2026-05-02", "ignore", "quarantine_file", COLUMNS + ["channel"], 3, None),
-    ("2026-05-03", "quarantine_file", "null_if_optional", [c for c in COLUMNS if c != "city"], 3, None),
-    ("2026-05-04", "ignore", "null_if_optional", [c for c in COLUMNS if c != "city"] + ["channel"], 3, None),
-    ("2026-05-05", "ignore", "null_if_optional", [c for c in COLUMNS if c != "customer_id"], 0,
-     "header: missing required column(s) ['customer_id']"),
-])
-def test_each_column_change_policy_refuses_or_ingests_the_file_and_says_which_columns_changed(
-        crm, lakehouse, spark, ds, on_new, on_missing, header, landed, reason):
-    full = [dict(zip(COLUMNS, _row(i, ds, note="a\nb"), strict=True), channel="web") for i in range(3)]
-    content = _csv([header] + [[r[c] for c in header] for r in full])
+def _policy_day(crm, lakehouse, spark, ds: str, on_new: str, on_missing: str, headers: dict[str, list[str]]):
+    """One day with a file per header, run through bronze under the policy; its bronze rows by file and quality."""
+    for name, header in headers.items():
+        rows = [dict(zip(COLUMNS, _row(i, ds, note="a\nb"), strict=True), channel="web") for i in range(3)]
+        for i, row in enumerate(rows):
+            row["note_id"] += f"-{name}-{i}"
+        write_landing(lakehouse, NAME, "events", ds, _csv([header] + [[r[c] for c in header] for r in rows]),
+                      f"{name}.csv")
     policy = dataclasses.replace(crm, source=dataclasses.replace(crm.source, on_new_columns=on_new,
                                                                  on_missing_columns=on_missing))
-    write_landing(lakehouse, NAME, "events", ds, content)
     run_layers(spark, policy, ds, layers=("bronze",))
+    by_file = {}
+    for r in _bronze(ds):
+        by_file.setdefault(r._source_file.rsplit("/", 1)[-1][:-4], []).append(r)
+    return by_file, _quality(ds)["events"]
 
-    bronze = _bronze(ds)
-    quality = _quality(ds)["events"]
-    assert len(bronze) == landed and quality.reconciled and quality.rows_in == 3
-    if reason:
-        assert {r.reason for r in _quarantine(ds)} == {reason} and quality.status != "schema_change"
-        return
-    assert [r.note for r in bronze] == ["a\nb"] * 3  # the rest of each record is where it belongs
-    missing = [c for c in COLUMNS if c not in header]
-    new = [c for c in header if c not in COLUMNS]
+
+NEW_COLUMN = COLUMNS + ["channel"]
+NO_CITY = [c for c in COLUMNS if c != "city"]
+NO_CUSTOMER = [c for c in COLUMNS if c != "customer_id"]
+
+
+def test_the_default_column_policy_refuses_a_file_whose_header_adds_or_lacks_a_column(crm, lakehouse, spark):
+    ds = "2026-05-01"
+    by_file, quality = _policy_day(crm, lakehouse, spark, ds, "quarantine_file", "quarantine_file",
+                                   {"same": COLUMNS, "new": NEW_COLUMN, "no_city": NO_CITY})
+    assert sorted(by_file) == ["same"] and len(by_file["same"]) == 3
+    reasons = {r.source_file.rsplit("/", 1)[-1]: r.reason for r in _quarantine(ds)}
+    assert reasons == {"new.csv": "header: unexpected column(s) ['channel']",
+                       "no_city.csv": "header: missing column(s) ['city']"}
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (9, 3, 6) and quality.reconciled
+    assert quality.status != "schema_change"
+
+
+def test_the_lenient_column_policy_ingests_changed_files_names_the_columns_and_never_lets_a_required_one_miss(
+        crm, lakehouse, spark):
+    ds = "2026-05-02"
+    by_file, quality = _policy_day(crm, lakehouse, spark, ds, "ignore", "null_if_optional",
+                                   {"new": NEW_COLUMN, "no_city": NO_CITY, "both": NO_CITY + ["channel"],
+                                    "no_customer": NO_CUSTOMER})
+    assert sorted(by_file) == ["both", "new", "no_city"]
+    for rows in by_file.values():  # every record whole, in its place: the multi-line note, a null for a missing city
+        assert [r.note for r in rows] == ["a\nb"] * 3 and "channel" not in rows[0].asDict()
+    assert {r.city for r in by_file["no_city"] + by_file["both"]} == {None}
+    assert {r.city for r in by_file["new"]} == {"Zurich"}
+    assert {r.reason for r in _quarantine(ds)} == {"header: missing required column(s) ['customer_id']"}
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (12, 9, 3) and quality.reconciled
     assert quality.status == "schema_change"
-    assert all(bronze[0][c] is None for c in missing) and "channel" not in bronze[0].asDict()
-    if new:
-        assert f"new column(s) {new} ignored" in quality.detail
-    if missing:
-        assert f"missing column(s) {missing} set to null" in quality.detail
+    for change in (f"events/ds={ds}/both.csv: new column(s) ['channel'] ignored; missing column(s) ['city'] set to null",
+                   f"events/ds={ds}/new.csv: new column(s) ['channel'] ignored",
+                   f"events/ds={ds}/no_city.csv: missing column(s) ['city'] set to null"):
+        assert change in quality.detail

@@ -6,13 +6,11 @@ matured) and a few resampled rows with malformed lines, so the drafted suite has
 """
 from __future__ import annotations
 
-import shutil
 
 import pytest
-import yaml
 
 from tests.conftest import PROJECT_ROOT, configured
-from tests.integration.conftest import run_layers
+from tests.integration.conftest import conf_folder, run_layers
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
 DRAFTS = {  # use case -> (sample, label, positive)
@@ -29,13 +27,7 @@ def draft_conf(tmp_path_factory, lakehouse):
     from jobs import onboard
 
     root = tmp_path_factory.mktemp("onboard_conf")
-    conf = root / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf" / "profiles", conf / "profiles")
-    shutil.copy(PROJECT_ROOT / "conf" / "spark-defaults.conf", conf / "spark-defaults.conf")
-    base = yaml.safe_load((PROJECT_ROOT / "conf" / "base.yaml").read_text())
-    base["paths"].update(samples=str(SAMPLES), expectations=str(root / "expectations"))
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-    (conf / "use_cases").mkdir()
+    conf = conf_folder(root, samples=str(SAMPLES))
     with configured(RISKPIPE_CONF_DIR=str(conf)):
         for name, (sample, label, positive) in DRAFTS.items():
             code = onboard.main(["--sample", str(SAMPLES / sample), "--name", name, "--label", label,

@@ -50,6 +50,7 @@ def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
     landing = tmp_path / "landing"
     replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, malformed_rate=0.03,
            landing_root=str(landing))
+    _add_multiline_file(landing / "credit_default" / "events" / f"ds={DS1}")
     with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "classic"), RISKPIPE_LANDING=str(landing)):
         with session_conf(spark, CODE_GENERATION):
             run_layers(spark, load_use_case("credit_default"), DS1)
@@ -65,6 +66,30 @@ def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
         for path_classic, path_connect in zip(paths, connect[name], strict=True):
             order = ["ds", *_order_columns(spark, path_classic)]
             assert _rows(spark, path_connect, order) == _rows(spark, path_classic, order), (name, path_connect)
+    # The stitched records and the unterminated quote were really there to compare.
+    from jobs.lib import lake
+
+    stitched = lake.read(connect["bronze"][0], spark=spark).where("application_id LIKE 'ML-%'").collect()
+    assert len(stitched) == 5 and all(r[5].endswith('second line, with "quotes"') for r in stitched)
+    reasons = [r.rule for r in lake.read(connect["quarantine"][0], spark=spark).where("layer = 'bronze'").collect()]
+    assert reasons.count("unterminated_quote") == 2
+
+
+def _add_multiline_file(folder) -> None:
+    """A second landing file of the date whose records span lines (bronze's scan and stitching run on both
+    sides), ending in a quote that is never closed."""
+    import csv
+    import io
+
+    with (folder / "part-00000.csv").open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    rows = [header] + [r for r in rows if len(r) == len(header) and r[5]][:5]  # well-formed ones (no malformed line)
+    for i, row in enumerate(rows[1:]):
+        row[0] = f"ML-{i:04d}"
+        row[5] = f'{row[5]}\nsecond line, with "quotes"'
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    (folder / "part-00001.csv").write_text(out.getvalue() + 'ML-9999,"never closed\r\nrest\r\n', newline="")
 
 
 def tables_of(layer: str) -> list[str]:
@@ -82,7 +107,7 @@ def _order_columns(spark, path: str) -> list[str]:
     from jobs.lib import lake
 
     columns = lake.read(path, spark=spark).columns
-    preferred = [c for c in ("layer", "stream", "application_id", "_source_file", "_row_number", "reason")
+    preferred = [c for c in ("layer", "stream", "application_id", "_source_file", "_row_number", "reason", "row_id")
                  if c in columns]
     return preferred or sorted(columns)
 
