@@ -894,9 +894,6 @@ def summary(drafts: Drafts) -> str:
     if not drafts.keys.replay_added or len(drafts.keys.replay_added) < 3:
         lines.append("Note: jobs.replay adds the key, event date and entity itself and refuses a sample that has "
                      "any of them: land real files for this use case.")
-    if p.delimiter != ",":
-        lines.append(f"Note: the sample is {p.delimiter!r}-delimited; jobs.replay writes comma-separated landing "
-                     "files, so land real files or convert the sample to commas.")
     if Path(uc["source"]["sample"]).is_absolute():
         lines.append("Note: the sample is not under paths.samples; source.sample holds its absolute path. Move it "
                      "to the samples folder and set source.sample to its name before committing.")

@@ -329,9 +329,9 @@ def _write_atomic(path: Path, write: Callable[[IO[str]], None]) -> None:
         raise
 
 
-def _csv_line(fields: Sequence[str]) -> str:
+def _csv_line(fields: Sequence[str], delimiter: str = ",") -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(fields)  # QUOTE_MINIMAL, like pandas' to_csv
+    csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(fields)  # QUOTE_MINIMAL, like pandas' to_csv
     return buf.getvalue()
 
 
@@ -447,6 +447,7 @@ def replay(
     if n_sample == 0:
         raise ReplayError(f"sample {use_case.source.sample} has no rows")
     key_col, date_col, entity_col = _added_columns(use_case)
+    sep = use_case.source.delimiter  # the landing files are written as the use case says bronze reads them
     label_col = use_case.label.column
     columns = list(use_case.schema)
     data_cols = [c for c in columns if c not in (key_col, date_col, entity_col)]
@@ -527,7 +528,7 @@ def replay(
         hist_keys = np.array(keys, dtype=object)
         frame = {key_col: hist_keys, date_col: event_dates(isos), entity_col: customer_ids(customers[:n_hist])}
         frame |= {c: strings[c][hist_rows] for c in data_cols}
-        history_text = pd.DataFrame(frame, columns=columns).to_csv(index=False, header=False, lineterminator="\n")
+        history_text = pd.DataFrame(frame, columns=columns).to_csv(index=False, header=False, sep=sep, lineterminator="\n")
         pending_labels[start.isoformat()] = (hist_keys, labels_all[hist_rows])
         summary.history_events = summary.history_labels = n_hist
         summary.history_from, summary.history_to = isos[0], isos[-1]
@@ -540,7 +541,7 @@ def replay(
             keys, values = np.concatenate([first_keys, keys]), np.concatenate([first_values, values])
         frame = pd.DataFrame({key_col: keys, label_col: values}, columns=[key_col, label_col])
         path = base / "labels" / f"ds={ds}" / PART_FILE
-        _write_atomic(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
+        _write_atomic(path, lambda fh: frame.to_csv(fh, index=False, sep=sep, lineterminator="\n"))
         summary.labels[ds] = len(frame)
         summary.files.append(str(path))
 
@@ -605,7 +606,7 @@ def replay(
             pick = _rng(seed, _STREAM_MALFORMED, i)
             chosen = np.sort(pick.choice(n, size=m, replace=False))
             clean = np.setdiff1d(np.arange(n), chosen)
-            text = events.to_csv(index=False, lineterminator="\n")
+            text = events.to_csv(index=False, sep=sep, lineterminator="\n")
             lines = text.split("\n")
             header, body = lines[0], lines[1:-1]
             for t, p in enumerate(chosen):
@@ -621,7 +622,7 @@ def replay(
                     key = str(keys[source])
                     keep_label[p] = False  # the replaced row never lands, nor does its label
                 else:
-                    fields = next(csv.reader([body[p]]))
+                    fields = next(csv.reader([body[p]], delimiter=sep))
                     if kind == "truncated":
                         fields = fields[:int(pick.integers(3, len(fields)))]
                     else:
@@ -633,13 +634,13 @@ def replay(
                             fields[at] = ""
                         else:
                             fields[at] = _out_of_range(column, fields[at])
-                    body[p] = _csv_line(fields)
+                    body[p] = _csv_line(fields, sep)
                 counts[kind] += 1
                 summary.injected.append(Injected(ds=ds, kind=kind, key=key, column=column, line=ahead + p + 1))
             malformed_done += m
             content = header + "\n" + before + "".join(line + "\n" for line in body)
         else:
-            text = events.to_csv(index=False, lineterminator="\n")
+            text = events.to_csv(index=False, sep=sep, lineterminator="\n")
             head, _, body_text = text.partition("\n")
             content = head + "\n" + before + body_text
         _write_atomic(path, lambda fh: fh.write(content))

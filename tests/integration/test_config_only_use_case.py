@@ -15,7 +15,7 @@ from tests.integration.conftest import conf_folder, run_layers
 USE_CASE = {
     "name": "toy_loans",
     "description": "A use case that exists only in this test's configuration.",
-    "source": {"format": "csv", "sample": "toy_loans.csv"},
+    "source": {"format": "csv", "sample": "toy_loans.csv", "delimiter": ";"},  # sample and landing files alike
     "schema": {"loan_id": "string", "applied_on": "date", "borrower": "string", "amount": "double",
                "term_months": "int", "region": "string"},
     "primary_key": ["loan_id"],
@@ -57,10 +57,10 @@ def toy_conf(tmp_path_factory, lakehouse):
     conf = conf_folder(root, {"toy_loans": USE_CASE}, {"toy_loans_silver": SUITE}, samples=str(root / "samples"))
     (root / "samples").mkdir()
     rng = random.Random(3)
-    lines = ["amount,term_months,region,defaulted"]
+    lines = ["amount;term_months;region;defaulted"]
     for i in range(40):
         amount = 250000 if i == 7 else round(rng.uniform(500, 20000), 2)  # one out-of-range row
-        lines.append(f"{amount},{rng.choice([12, 24, 36])},{rng.choice(['north', 'south'])},{rng.choice(['yes', 'no'])}")
+        lines.append(f"{amount};{rng.choice([12, 24, 36])};{rng.choice(['north', 'south'])};{rng.choice(['yes', 'no'])}")
     (root / "samples" / "toy_loans.csv").write_text("\n".join(lines) + "\n")
     with configured(RISKPIPE_CONF_DIR=str(conf)):
         yield conf
