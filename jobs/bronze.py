@@ -180,6 +180,8 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from jobs.lib.spark import checkpoint
+
     lines = landed.lines
     # One CR before the LF goes (CRLF files); string functions only, so invalid UTF-8 bytes stay as they are.
     strip_cr = F.when(F.col("value").endswith("\r"), F.expr("substring(value, 1, length(value) - 1)")) \
@@ -190,8 +192,6 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
     single = lines.where(~F.col("file_path").isin(landed.multiline_files)).select(
         strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
         F.lit(None).cast("string").alias("unterminated"))
-
-    from jobs.lib.spark import checkpoint
 
     pattern = quote_patterns(delimiter)
     file_index = F.lit(None).cast("int")

@@ -814,7 +814,8 @@ def make_drafts(sample: str | os.PathLike[str], name: str, label: str, positive:
         try:
             paths = config.load_settings(directory=folder).paths
         except config.ConfigError as exc:
-            raise OnboardError(f"cannot read the settings of {folder}: {exc}") from exc
+            raise OnboardError(f"cannot read the settings of {folder} (--conf-dir must be a whole configuration "
+                               f"folder: base.yaml, profiles/, use_cases/): {exc}") from exc
         samples_dir = samples_dir if samples_dir is not None else paths.samples
         expectations_dir = expectations_dir if expectations_dir is not None else paths.expectations
     yaml_path = folder / "use_cases" / f"{name}.yaml"
