@@ -31,7 +31,7 @@ import io
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from jobs.lib import lake, tables
@@ -294,8 +294,7 @@ def parse(recs: DataFrame, columns: Sequence[str], source: Source, landing_root:
 
     expected = list(columns)
     delimiter = source.delimiter
-    root = landing_root.rstrip("/")
-    relative = F.regexp_replace(F.col("file_path"), "^(file:)?" + re.escape(root) + "/?", "")
+    relative = F.regexp_replace(F.col("file_path"), _landing_prefix(landing_root), "")
     body = recs.where("line_number > 1")
     # Quoted fields count as one field whatever they hold; records without a quote skip the regex (most of them).
     quoted_field = '"(?:[^"]++|"")*+"'
@@ -366,8 +365,13 @@ def required_columns(use_case: UseCase, stream: str) -> set[str]:
     return {*use_case.required, *use_case.primary_key, use_case.event_timestamp}
 
 
+def _landing_prefix(landing_root: str) -> str:
+    """The regex (Java and Python alike) of a landing file path's part up to the landing root."""
+    return "^(file:)?" + re.escape(landing_root.rstrip("/")) + "/?"
+
+
 def _relative(path: str, landing_root: str) -> str:
-    return re.sub("^(file:)?" + re.escape(landing_root.rstrip("/")) + "/?", "", path)
+    return re.sub(_landing_prefix(landing_root), "", path)
 
 
 def bronze_ddl(columns: Sequence[str]) -> str:
@@ -380,6 +384,8 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
     from pyspark.sql import functions as F
 
     cfg = settings()
+    # The codec's own name ('UTF8', 'latin1' -> 'utf-8', 'iso8859-1'): the reader and the checks compare it.
+    source = replace(use_case.source, encoding=landing_encoding(use_case.source.encoding))
     records: list[BatchQuality] = []
     quarantined: list[DataFrame] = []
     cached: list[DataFrame] = []
@@ -397,11 +403,11 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
                               status="ok" if files is not None else "no_landing_folder",
                               detail=f"{len(files or [])} file(s) from {folder}")
         if files:
-            landed = read_lines(spark, files, use_case.source.delimiter, landing_encoding(use_case.source.encoding))
+            landed = read_lines(spark, files, source.delimiter, source.encoding)
             found_by_file, refused, changed = check_headers(landed.headers, columns, required_columns(use_case, stream),
-                                                            use_case.source)
-            rows, bad, checked = parse(landing_records(landed, use_case.source.delimiter), columns, use_case.source,
-                                       cfg.paths.landing, ds, batch, found_by_file, refused)
+                                                            source)
+            rows, bad, checked = parse(landing_records(landed, source.delimiter), columns, source, cfg.paths.landing,
+                                       ds, batch, found_by_file, refused)
             # Both writes (bronze rows, quarantine) read the checked records: parse the landing files once.
             cached.append(checked.persist())
             received = landed.n_lines - len(landed.headers)  # every line but each file's header ...

@@ -149,7 +149,8 @@ def test_a_latin1_file_lands_its_accents_under_its_encoding_and_is_quarantined_p
     assert [[r[c] for c in COLUMNS] for r in _bronze(ds_latin)] == rows
 
     write_landing(lakehouse, NAME, "events", ds_utf8, content)
-    run_layers(spark, crm, ds_utf8, layers=("bronze",))
+    utf8 = dataclasses.replace(crm, source=dataclasses.replace(crm.source, encoding="UTF8"))  # any spelling of it
+    run_layers(spark, utf8, ds_utf8, layers=("bronze",))
     assert [r.note_id for r in _bronze(ds_utf8)] == [rows[1][0], rows[3][0]]
     bad = _quarantine(ds_utf8)
     assert [(r.row_number, r.rule) for r in bad] == [(2, "encoding"), (4, "encoding")]
