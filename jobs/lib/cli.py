@@ -34,7 +34,7 @@ def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | 
     """Parse arguments, run ``job(use_case, ds, **extra)`` in a SparkSession, print its result."""
     from jobs.lib.config import ConfigError, load_use_case
     from jobs.lib.connect_server import ConnectServerError
-    from jobs.lib.spark import get_spark
+    from jobs.lib.spark import get_spark, is_connect, server_gone
 
     parser = job_parser(description)
     if configure:
@@ -52,7 +52,16 @@ def run_job(description: str, job: Callable[..., object], argv: Sequence[str] | 
     except ConnectServerError as exc:
         print(f"{job_name}: {exc}", file=sys.stderr)
         return 1
-    result = job(spark, use_case, ds, **args)
+    try:
+        result = job(spark, use_case, ds, **args)
+    except Exception as exc:
+        if not (is_connect(spark) and server_gone(exc)):
+            raise
+        print(f"{job_name}: lost the Spark Connect server mid-job (connection refused: it was stopped or killed). "
+              "Each table is at its previous version or its new one, never between; rerun the job (it starts the "
+              f"server again, as does make spark-up) to finish the date.\n{type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
     if result is not None:
         print(result)
     return 0

@@ -81,12 +81,24 @@ def release_session() -> None:
 
 
 def _fail_fast(spark: SparkSession) -> None:
-    """Retry a lost server for ~8 s, not PySpark's default of 10 minutes: a task whose server died fails soon,
-    and Airflow's own retry (after ``airflow.retry_delay_minutes``, with the server started again) finishes it."""
+    """Retry a lost server for ~8 s, not PySpark's default of 10 minutes, and not at all when the connection is
+    refused (no server listens: it was killed or stopped, and retrying cannot bring back its session). A task whose
+    server died fails in a second or two, and Airflow's own retry (after ``airflow.retry_delay_minutes``, with the
+    server started again) finishes it. The policy also governs the client's background ``ReleaseExecute`` calls,
+    which the interpreter waits for at exit."""
     from pyspark.sql.connect.client.retries import DefaultPolicy
 
-    spark.client.set_retry_policies([DefaultPolicy(max_retries=5, backoff_multiplier=2.0, initial_backoff=250,
-                                                   max_backoff=4000)])
+    class FailFast(DefaultPolicy):
+        def can_retry(self, e: BaseException) -> bool:
+            return super().can_retry(e) and not server_gone(e)
+
+    spark.client.set_retry_policies([FailFast(max_retries=5, backoff_multiplier=2.0, initial_backoff=250,
+                                              max_backoff=4000)])
+
+
+def server_gone(error: BaseException) -> bool:
+    """Is ``error`` a Spark Connect client's "no server listens at that address" (connection refused)?"""
+    return "Connection refused" in str(error) and "UNAVAILABLE" in f"{error!r} {error}"
 
 
 @contextlib.contextmanager

@@ -107,25 +107,26 @@ def test_features_are_point_in_time(credit):
     """prior_applications_90d and credit_amount_vs_30d_mean only see events dated before the row's."""
     from jobs.lib import tables
 
-    silver = _read(tables.silver("credit_default", "events")).select(
-        "application_id", "customer_id", "application_date", "credit_amount").collect()
-    gold = {r.application_id: r for r in _read(tables.gold_features("credit_default")).collect()}
+    silver = [r.asDict() for r in _read(tables.silver("credit_default", "events")).select(
+        "application_id", "customer_id", "application_date", "credit_amount").collect()]
+    gold = {r.application_id: r.asDict() for r in _read(tables.gold_features("credit_default")).collect()}
     assert len(gold) == len(silver)
-    by_date: dict[dt.date, list[float]] = {}
+    dates_of: dict[str, list[dt.date]] = {}
+    amounts_on: dict[dt.date, list[float]] = {}
     for r in silver:
-        by_date.setdefault(r.application_date, []).append(r.credit_amount)
+        dates_of.setdefault(r["customer_id"], []).append(r["application_date"])
+        amounts_on.setdefault(r["application_date"], []).append(r["credit_amount"])
     for r in silver:
-        earlier = [s for s in silver if s.customer_id == r.customer_id
-                   and r.application_date - dt.timedelta(days=90) <= s.application_date < r.application_date]
-        g = gold[r.application_id]
-        assert g.prior_applications_90d == len(earlier), r.application_id
-        history = [a for d, amounts in by_date.items() if r.application_date - dt.timedelta(days=30) <= d
-                   < r.application_date for a in amounts]
+        day = r["application_date"]
+        earlier = [d for d in dates_of[r["customer_id"]] if day - dt.timedelta(days=90) <= d < day]
+        g = gold[r["application_id"]]
+        assert g["prior_applications_90d"] == len(earlier), r["application_id"]
+        history = [a for d, amounts in amounts_on.items() if day - dt.timedelta(days=30) <= d < day for a in amounts]
         if history:
-            assert g.credit_amount_vs_30d_mean == pytest.approx(r.credit_amount / (sum(history) / len(history)))
+            assert g["credit_amount_vs_30d_mean"] == pytest.approx(r["credit_amount"] / (sum(history) / len(history)))
         else:
-            assert g.credit_amount_vs_30d_mean is None
-    assert any(g.prior_applications_90d > 0 for g in gold.values()), "replay should produce repeat customers"
+            assert g["credit_amount_vs_30d_mean"] is None
+    assert any(g["prior_applications_90d"] > 0 for g in gold.values()), "replay should produce repeat customers"
 
 
 def test_labels_join_only_once_matured(credit, lakehouse, spark):

@@ -243,7 +243,8 @@ def test_server_killed_mid_task_fails_the_task_and_a_retry_after_restart_finishe
     time.sleep(2.0)  # the client has connected and the job is running on the server
     os.killpg(_server_pid(state), signal.SIGKILL)
     _, stderr = task.communicate(timeout=300)
-    assert task.returncode != 0, "the task must fail when its server dies"
+    assert task.returncode == 1, "the task must fail when its server dies"
+    assert "bronze: lost the Spark Connect server mid-job" in stderr and "Traceback" not in stderr, stderr[-3000:]
 
     table = DeltaTable(bronze)
     after = table.version()
