@@ -38,23 +38,6 @@ os.environ.setdefault("RISKPIPE_SPARK_CONNECT_STATE", str(_SESSION_DIR / "spark-
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """The one SparkSession of the test session (local[2], UI off, 4 shuffle partitions). It evaluates queries as
-    the local profile's warm server does (``spark.connect.conf``: no code generation, which costs more than it
-    saves on test-sized data); ``test_spark_connect.py`` runs a job with Spark's code generation on as well."""
-    from jobs.lib.config import load_settings
-    from jobs.lib.spark import get_spark
-
-    cfg = load_settings()
-    session = get_spark("riskpipe-tests", cfg, classic=True)
-    session.conf.set("spark.sql.shuffle.partitions", "4")
-    for key, value in cfg.spark.connect.conf.items():
-        session.conf.set(key, value)
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="session")
 def spark_connect_server():
     """The warm Spark Connect server of the test session (started on first use, stopped at the end); its URL."""
     from jobs.lib import connect_server
@@ -64,6 +47,21 @@ def spark_connect_server():
     connect_server.ensure_running(cfg)
     yield cfg.spark.connect.url
     connect_server.stop(cfg)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_connect_server):
+    """The one SparkSession of the test session: a client of the session's warm Spark Connect server, as every
+    task of the local profile is (the server evaluates without code generation, ``spark.connect.conf``; 4 shuffle
+    partitions). ``test_spark_connect.py`` runs the same job in a classic session, with code generation, and
+    compares the tables. Building a query costs no round trip to a JVM per expression here, which is most of a
+    small date's time in a classic session."""
+    from jobs.lib.spark import get_spark, release_session
+
+    session = get_spark("riskpipe-tests")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    release_session()
 
 
 @pytest.fixture

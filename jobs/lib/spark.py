@@ -269,6 +269,10 @@ def _classic(app_name: str | None, cfg: Settings) -> SparkSession:
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
+    # A process started by one that opened a Spark Connect session inherits PySpark's SPARK_CONNECT_MODE_ENABLED,
+    # which makes every pyspark.sql call of this classic process a Connect call with no URL (CONNECT_URL_NOT_SET).
+    if not os.environ.get("SPARK_REMOTE"):
+        os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -1,8 +1,8 @@
 """Run a DAG with ``dag.test()`` in a fresh interpreter, as Airflow runs tasks: in a process of their own.
 
-In the pytest process a classic SparkSession lives (the ``spark`` fixture); the Spark provider's ``@task.pyspark``
-builds its Spark Connect session from a ``SparkConf()`` that would inherit that JVM's ``spark.master``, which
-PySpark refuses next to a remote URL. A real worker never has both; neither does this runner.
+The ``@task.pyspark`` tasks build their own Spark Connect session from the ``spark_connect`` connection and make it
+the process's session; in the pytest process the test session's client (the ``spark`` fixture) already is. A real
+worker has one task's session at a time; so does this runner.
 """
 from __future__ import annotations
 

@@ -34,16 +34,24 @@ def _rows(spark, path: str, order: list[str]) -> list[tuple]:
 
 
 # ------------------------------------------------------------------------------------- same tables
-CODE_GENERATION = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}  # Spark's defaults
+_CLASSIC_LAYERS = """
+import sys
+from jobs.lib.config import load_use_case
+from jobs.lib.spark import get_spark, is_connect
+from tests.integration.conftest import run_layers
+
+spark = get_spark("riskpipe-tests-classic")
+assert not is_connect(spark) and spark.conf.get("spark.sql.codegen.wholeStage") == "true"
+run_layers(spark, load_use_case("credit_default"), sys.argv[1])
+"""
 
 
-def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
-        tmp_path, spark, spark_connect_server):
-    """bronze → silver → gold of one date, once in this process's classic session with Spark's code generation on
-    (as a cluster runs it), once as ad hoc runs whose session is a client of the test session's Spark Connect
-    server (which, like the local profile's, evaluates without generating code); every table holds the same rows."""
+def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(tmp_path, spark):
+    """bronze → silver → gold of one date, once in a classic session of its own (a process with its own JVM and
+    Spark's code generation on, as a cluster runs it), once in this process, a client of the test session's
+    Spark Connect server (which, like the local profile's, evaluates without generating code); every table holds
+    the same rows."""
     from jobs.lib.config import load_use_case
-    from jobs.lib.spark import session_conf
     from jobs.replay import replay
     from tests.integration.conftest import run_layers
 
@@ -51,16 +59,15 @@ def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
     replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, malformed_rate=0.03,
            landing_root=str(landing))
     _add_multiline_file(landing / "credit_default" / "events" / f"ds={DS1}")
+    env = {"RISKPIPE_LAKEHOUSE": str(tmp_path / "classic"), "RISKPIPE_LANDING": str(landing),
+           "RISKPIPE_SPARK_CONNECT": "0"}
+    done = subprocess.run([sys.executable, "-c", _CLASSIC_LAYERS, DS1], cwd=PROJECT_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
     with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "classic"), RISKPIPE_LANDING=str(landing)):
-        with session_conf(spark, CODE_GENERATION):
-            run_layers(spark, load_use_case("credit_default"), DS1)
         classic = {name: tables_of(name) for name in ("bronze", "silver", "gold", "quarantine", "quality")}
-    env = {"RISKPIPE_LAKEHOUSE": str(tmp_path / "connect"), "RISKPIPE_LANDING": str(landing),
-           "RISKPIPE_SPARK_CONNECT": "1"}
-    for job in ("bronze", "silver", "gold"):
-        done = _job(job, DS1, env)
-        assert done.returncode == 0, done.stderr[-3000:]
     with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "connect"), RISKPIPE_LANDING=str(landing)):
+        run_layers(spark, load_use_case("credit_default"), DS1)
         connect = {name: tables_of(name) for name in classic}
     for name, paths in classic.items():
         for path_classic, path_connect in zip(paths, connect[name], strict=True):
