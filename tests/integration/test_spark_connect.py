@@ -226,29 +226,33 @@ def test_clients_share_one_session_and_its_warm_python_workers(own_server):
 
 
 def test_server_killed_mid_task_fails_the_task_and_a_retry_after_restart_finishes_it(own_server, tmp_path, spark):
-    """The table is at the previous version or the new one, never between; the rerun completes the date."""
+    """The server is killed while the task's Spark job writes the table's files: the task fails, the table is at
+    the previous version or the new one, never between; the rerun completes the date."""
     from deltalake import DeltaTable
 
-    from jobs.lib import tables
+    from jobs import bronze as bronze_job
+    from jobs.lib import lake, tables
     from jobs.lib.config import load_use_case
     from jobs.replay import replay
 
     env, state, _, _ = own_server
     landing = tmp_path / "landing"
-    summary = replay(load_use_case("credit_default"), DS1, 2, history=False, rows_per_day=3000,
+    summary = replay(load_use_case("credit_default"), DS1, 2, history=False, rows_per_day=500,
                      landing_root=str(landing))
     env = {**env, "RISKPIPE_LAKEHOUSE": str(tmp_path / "lakehouse"), "RISKPIPE_LANDING": str(landing),
            "RISKPIPE_SPARK_CONNECT": "1"}
-    first = _job("bronze", DS1, env)
-    assert first.returncode == 0, first.stderr[-3000:]
-    with configured(RISKPIPE_LAKEHOUSE=str(tmp_path / "lakehouse")):
+    with configured(RISKPIPE_LAKEHOUSE=env["RISKPIPE_LAKEHOUSE"], RISKPIPE_LANDING=str(landing)):
+        bronze_job.ingest(spark, load_use_case("credit_default"), DS1)  # the previous version (the session's server)
         bronze = tables.bronze("credit_default", "events")
     before = DeltaTable(bronze).version()
 
     task = subprocess.Popen([sys.executable, "-m", "jobs.bronze", "--use-case", "credit_default", "--ds", DS2],
                             cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # the client has connected and the job is running on the server
+    staging, deadline = Path(bronze) / lake.STAGING, time.monotonic() + 240
+    while not any(staging.glob("*")) and task.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the server's Spark job has begun writing the new files
+    assert task.poll() is None and any(staging.glob("*")), "the task's write was never seen under way"
     os.killpg(_server_pid(state), signal.SIGKILL)
     _, stderr = task.communicate(timeout=300)
     assert task.returncode == 1, "the task must fail when its server dies"
