@@ -56,9 +56,10 @@ def spark(spark_connect_server):
     partitions). ``test_spark_connect.py`` runs the same job in a classic session, with code generation, and
     compares the tables. Building a query costs no round trip to a JVM per expression here, which is most of a
     small date's time in a classic session."""
-    from jobs.lib.spark import get_spark, release_session
+    from jobs.lib.spark import get_spark, is_connect, release_session
 
     session = get_spark("riskpipe-tests")
+    assert is_connect(session), "the tests' session is a Spark Connect client: unset RISKPIPE_SPARK_CONNECT=0"
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     release_session()
