@@ -97,8 +97,12 @@ def _fail_fast(spark: SparkSession) -> None:
 
 
 def server_gone(error: BaseException) -> bool:
-    """Is ``error`` a Spark Connect client's "no server listens at that address" (connection refused)?"""
-    return "Connection refused" in str(error) and "UNAVAILABLE" in f"{error!r} {error}"
+    """Is ``error`` a Spark Connect client's "no server listens at that address": status UNAVAILABLE with a
+    refused connection (``grpc.RpcError.code()`` inside the client's retries, ``getGrpcStatusCode()`` on the
+    ``SparkConnectGrpcException`` a job sees)?"""
+    status = getattr(error, "getGrpcStatusCode", None) or getattr(error, "code", None)
+    return (callable(status) and getattr(status(), "name", None) == "UNAVAILABLE"
+            and "Connection refused" in str(error))
 
 
 @contextlib.contextmanager
