@@ -53,7 +53,9 @@ WHITESPACE = "\t\n\r\x0b\f"  # what Java's \\s matches besides the space
 
 
 def _spaced(column: Column) -> Column:
-    """Trimmed, with the whitespace characters other than the space turned into spaces (step 1 of :func:`normalise`).
+    """Trimmed, with the whitespace characters other than the space turned into spaces: step 1 of normalising a
+    value as ``nullif(regexp_replace(trim(c), '\\s+', ' '), '')`` does, without a regex on every cell (the per-cell
+    regex was most of the cast step's time: 1M rows x 25 columns, 2 cores, 35 s vs 14 s).
 
     ``translate`` runs only on values holding one of those characters (few): Spark's ``translate`` looks every
     character up in a map, one substring each, and on 15 string columns x 1M rows took 5.2 s, against 0.8 s for
@@ -68,28 +70,18 @@ def _spaced(column: Column) -> Column:
 
 
 def _collapsed(spaced: Column) -> Column:
-    """Runs of spaces as one, empty → null (step 2 of :func:`normalise`): only a value holding two spaces in a row
-    goes through ``regexp_replace``."""
+    """Runs of spaces as one, empty → null: step 2 of normalising (:func:`_spaced` is step 1); only a value holding
+    two spaces in a row goes through ``regexp_replace``."""
     from pyspark.sql import functions as F
 
     collapsed = F.when(spaced.contains("  "), F.regexp_replace(spaced, " +", " ")).otherwise(spaced)
     return F.nullif(collapsed, F.lit(""))
 
 
-def normalise(column: Column) -> Column:
-    """Trim spaces, collapse runs of whitespace to one space, empty → null: ``regexp_replace(trim(c), '\\s+', ' ')``
-    then ``nullif(.., '')``, without a regex on every cell. The other whitespace characters become spaces
-    (``translate``) and only a value holding two spaces in a row goes through ``regexp_replace(' +')``. The
-    per-cell regex was most of the cast step's time (1M rows x 25 columns, 2 cores: 35 s, vs 14 s this way).
-
-    One expression, for a few columns; :func:`cast_to_schema` computes the two steps in projections of their own."""
-    return _collapsed(_spaced(column))
-
-
 def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequence[str] = ()) -> DataFrame:
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value).
 
-    String columns are normalised (:func:`normalise`), but ``text_columns`` (free text: notes, addresses) are kept
+    String columns are normalised (:func:`_spaced`, then :func:`_collapsed`), but ``text_columns`` (free text: notes, addresses) are kept
     byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received (a cast
     ignores surrounding whitespace, so where it succeeds it gives the normalised value's cast); only where it does
     not (null, empty or malformed cells: few) is the normalised value cast, and quoted in the error. The result
@@ -118,13 +110,12 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequ
             typed[c] = F.col(step[c])
         else:
             typed[c] = F.coalesce(raw[c].try_cast(t), F.col(step[c]).try_cast(t))
-    cast = clean.select(*[typed[c].alias(c) for c in schema], *passthrough,
-                        *[F.col(step[c]) for c in cleaned if schema[c] != "string"])
-    errors = [F.when(F.col(f"`{c}`").isNull() & F.col(step[c]).isNotNull(),
-                     F.format_string(f"type: {c} = '%s' is not {t}", F.col(step[c])))
-              for c, t in schema.items() if t != "string" and c not in text_columns]
+    checked = [c for c in cleaned if schema[c] != "string"]  # the columns a value can fail to cast in
+    cast = clean.select(*[typed[c].alias(c) for c in schema], *passthrough, *[F.col(step[c]) for c in checked])
+    errors = [F.when(raw[c].isNull() & F.col(step[c]).isNotNull(),
+                     F.format_string(f"type: {c} = '%s' is not {schema[c]}", F.col(step[c]))) for c in checked]
     error = F.coalesce(*errors) if errors else F.lit(None).cast("string")
-    return cast.select(*[F.col(f"`{c}`") for c in schema], *passthrough, error.alias("_type_error"))
+    return cast.select(*raw.values(), *passthrough, error.alias("_type_error"))
 
 
 def hash_pii(df: DataFrame, columns: Sequence[str], salt: str) -> DataFrame:
