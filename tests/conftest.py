@@ -37,6 +37,26 @@ os.environ.setdefault("RISKPIPE_SPARK_CONNECT_PORT", str(_free_port()))
 os.environ.setdefault("RISKPIPE_SPARK_CONNECT_STATE", str(_SESSION_DIR / "spark-connect"))
 
 
+_CLASSIC_REFERENCE_TEST = ("tests/integration/test_spark_connect.py::"
+                           "test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session")
+
+
+def pytest_collection_finish(session):
+    """When the Connect-vs-classic test is to run, its classic run (a process with a cold JVM of its own) starts
+    now, in the background: it overlaps the tests that run before it (see ``start_classic_reference``)."""
+    if session.config.option.collectonly or not any(i.nodeid == _CLASSIC_REFERENCE_TEST for i in session.items):
+        return
+    from tests.integration.test_spark_connect import start_classic_reference
+
+    start_classic_reference(_SESSION_DIR / "classic-reference")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    module = sys.modules.get("tests.integration.test_spark_connect")
+    if module is not None:
+        module.stop_classic_reference()
+
+
 @pytest.fixture(scope="session")
 def spark_connect_server():
     """The warm Spark Connect server of the test session (started on first use, stopped at the end); its URL."""
