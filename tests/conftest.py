@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,29 +42,53 @@ _CLASSIC_REFERENCE_TEST = ("tests/integration/test_spark_connect.py::"
                            "test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session")
 
 
-def pytest_collection_finish(session):
-    """When the Connect-vs-classic test is to run, its classic run (a process with a cold JVM of its own) starts
-    now, in the background: it overlaps the tests that run before it (see ``start_classic_reference``)."""
-    if session.config.option.collectonly or not any(i.nodeid == _CLASSIC_REFERENCE_TEST for i in session.items):
-        return
-    from tests.integration.test_spark_connect import start_classic_reference
+_early_server_start: threading.Thread | None = None
 
-    start_classic_reference(_SESSION_DIR / "classic-reference")
+
+def pytest_collection_finish(session):
+    """Work that does not wait for the tests starts as soon as they are collected, each only if a selected test
+    needs it: the session's Spark Connect server (~20 s, most of it a cold JVM; the tests before the first one
+    that needs Spark run meanwhile), and the Connect-vs-classic test's classic run (a process with a cold JVM of
+    its own, at the lowest priority: see ``start_classic_reference``)."""
+    global _early_server_start
+    if session.config.option.collectonly:
+        return
+    if any("spark_connect_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        from jobs.lib import connect_server
+        from jobs.lib.config import load_settings
+
+        # Failures are not lost: the fixture calls ensure_running again, which raises them.
+        _early_server_start = threading.Thread(target=connect_server.ensure_running, args=(load_settings(),),
+                                               name="spark-connect-server-start", daemon=True)
+        _early_server_start.start()
+    if any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
+        from tests.integration.test_spark_connect import start_classic_reference
+
+        start_classic_reference(_SESSION_DIR / "classic-reference")
 
 
 def pytest_sessionfinish(session, exitstatus):
     module = sys.modules.get("tests.integration.test_spark_connect")
     if module is not None:
         module.stop_classic_reference()
+    if _early_server_start is not None:  # started here, maybe never used (a run stopped early): stopped here too
+        from jobs.lib import connect_server
+        from jobs.lib.config import load_settings
+
+        _early_server_start.join()
+        connect_server.stop(load_settings(), log_progress=lambda _: None)
 
 
 @pytest.fixture(scope="session")
 def spark_connect_server():
-    """The warm Spark Connect server of the test session (started on first use, stopped at the end); its URL."""
+    """The warm Spark Connect server of the test session (started at collection or on first use, stopped at the
+    end); its URL."""
     from jobs.lib import connect_server
     from jobs.lib.config import load_settings
 
     cfg = load_settings()
+    if _early_server_start is not None:
+        _early_server_start.join()
     connect_server.ensure_running(cfg)
     yield cfg.spark.connect.url
     connect_server.stop(cfg)
