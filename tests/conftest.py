@@ -53,6 +53,11 @@ def pytest_collection_finish(session):
     global _early_server_start
     if session.config.option.collectonly:
         return
+    if any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
+        from tests.integration.test_spark_connect import start_classic_reference
+
+        # First: its child runs a preexec function, safe only while this process has no other thread.
+        start_classic_reference(_SESSION_DIR / "classic-reference")
     if any("spark_connect_server" in getattr(item, "fixturenames", ()) for item in session.items):
         from jobs.lib import connect_server
         from jobs.lib.config import load_settings
@@ -61,10 +66,6 @@ def pytest_collection_finish(session):
         _early_server_start = threading.Thread(target=connect_server.ensure_running, args=(load_settings(),),
                                                name="spark-connect-server-start", daemon=True)
         _early_server_start.start()
-    if any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
-        from tests.integration.test_spark_connect import start_classic_reference
-
-        start_classic_reference(_SESSION_DIR / "classic-reference")
 
 
 def pytest_sessionfinish(session, exitstatus):

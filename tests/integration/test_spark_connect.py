@@ -98,7 +98,7 @@ def test_a_job_through_spark_connect_gives_the_same_tables_as_a_classic_session(
     from jobs.lib.config import load_use_case
     from tests.integration.conftest import run_layers
 
-    if "process" not in _classic_reference:  # not started at collection (e.g. the module run on its own)
+    if "process" not in _classic_reference:  # not started at collection (conftest looks for this test's node id)
         start_classic_reference(tmp_path)
     root, classic_run = _classic_reference["root"], _classic_reference["process"]
     landing = root / "landing"
