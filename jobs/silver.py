@@ -81,8 +81,8 @@ def _collapsed(spaced: Column) -> Column:
 def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequence[str] = ()) -> DataFrame:
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value).
 
-    String columns are normalised (:func:`_spaced`, then :func:`_collapsed`), but ``text_columns`` (free text: notes, addresses) are kept
-    byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received (a cast
+    String columns are normalised (:func:`_spaced`, then :func:`_collapsed`), but ``text_columns`` (free text:
+    notes, addresses) are kept byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received (a cast
     ignores surrounding whitespace, so where it succeeds it gives the normalised value's cast); only where it does
     not (null, empty or malformed cells: few) is the normalised value cast, and quoted in the error. The result
     is that of normalising every cell first, without normalising the cells that cast.
@@ -97,34 +97,26 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequ
 
     passthrough = [c for c in bronze.columns if c.startswith("_") or c == "ds"]
     cleaned = [c for c in schema if c not in text_columns]
-    raw = {c: F.col(f"`{c}`") for c in schema}
+    # Column c by name: its value as received up to the cast projection, its typed value after it.
+    named = {c: F.col(f"`{c}`") for c in schema}
     step = {c: f"__n{i}" for i, c in enumerate(cleaned)}  # the step's value of column c
-    spaced = bronze.select(*raw.values(), *passthrough, *[_spaced(raw[c]).alias(step[c]) for c in cleaned])
-    clean = spaced.select(*raw.values(), *passthrough,
+    spaced = bronze.select(*named.values(), *passthrough, *[_spaced(named[c]).alias(step[c]) for c in cleaned])
+    clean = spaced.select(*named.values(), *passthrough,
                           *[_collapsed(F.col(step[c])).alias(step[c]) for c in cleaned])
     typed: dict[str, Column] = {}
     for c, t in schema.items():
         if c in text_columns:
-            typed[c] = raw[c]
+            typed[c] = named[c]
         elif t == "string":
             typed[c] = F.col(step[c])
         else:
-            typed[c] = F.coalesce(raw[c].try_cast(t), F.col(step[c]).try_cast(t))
+            typed[c] = F.coalesce(named[c].try_cast(t), F.col(step[c]).try_cast(t))
     checked = [c for c in cleaned if schema[c] != "string"]  # the columns a value can fail to cast in
     cast = clean.select(*[typed[c].alias(c) for c in schema], *passthrough, *[F.col(step[c]) for c in checked])
-    errors = [F.when(raw[c].isNull() & F.col(step[c]).isNotNull(),
+    errors = [F.when(named[c].isNull() & F.col(step[c]).isNotNull(),  # typed null, normalised value not
                      F.format_string(f"type: {c} = '%s' is not {schema[c]}", F.col(step[c]))) for c in checked]
     error = F.coalesce(*errors) if errors else F.lit(None).cast("string")
-    return cast.select(*raw.values(), *passthrough, error.alias("_type_error"))
-
-
-def hash_pii(df: DataFrame, columns: Sequence[str], salt: str) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    for column in columns:
-        df = df.withColumn(column, F.when(F.col(column).isNotNull(),
-                                          F.sha2(F.concat(F.lit(salt), F.col(column).cast("string")), 256)))
-    return df
+    return cast.select(*named.values(), *passthrough, error.alias("_type_error"))
 
 
 def dedup_rank(df: DataFrame, keys: Sequence[str], among: Column | None = None) -> Column:
