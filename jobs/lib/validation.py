@@ -529,6 +529,7 @@ def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
         if rows is None:
             rows = df.count()
     finally:
+        _forget_frame()
         if cached_here:
             df.unpersist()
     outcomes: list[ExpectationOutcome] = []
@@ -556,6 +557,30 @@ def validate(df: DataFrame, suite_name: str, row_id_column: str = "_row_id",
     failed_rows = spark.createDataFrame(failed, schema=FAILED_ROWS_SCHEMA)
     return ValidationOutcome(suite=suite.name, rows=rows, outcomes=outcomes, failed_rows=failed_rows,
                              failed_row_ids=frozenset(i for i, _ in failed))
+
+
+def _forget_frame() -> None:
+    """Drop GX's references to the frame it validated last, so the frame goes when the caller lets go of it.
+
+    GX's execution engine (one per process, kept by the data source) keeps the last batch's frame and the metrics
+    it resolved until the next validation. A frame kept that way outlives its job: on Spark Connect, a local
+    checkpoint is released on the server when its client frame is garbage-collected with the client still open,
+    and a frame GX still held when the task's process exited never was. Every silver task left its day's rows
+    cached in the warm server's shared session (50,000 more rows held by the server per silver run of a
+    50,000-row date, ``jcmd <pid> GC.class_histogram``), memory then disk, until the server stopped. Only caches
+    are cleared: a GX without these internals keeps its references, as before."""
+    try:
+        with _LOCK:  # not while another thread's validation uses them
+            engine = getattr(_batch_definition().data_asset.datasource, "_execution_engine", None)
+            if engine is None:
+                return
+            engine.batch_manager.reset_batch_cache()
+            getattr(engine.batch_manager, "_batch_data_cache", {}).clear()
+            metrics = getattr(engine, "_metric_cache", None)
+            if isinstance(metrics, dict):
+                metrics.clear()
+    except Exception:  # noqa: BLE001 - releasing memory never fails a validation
+        return
 
 
 def _is_cached(df: DataFrame) -> bool:

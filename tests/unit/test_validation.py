@@ -4,8 +4,10 @@ Frames are built here, shaped like silver: typed columns, hashed customer_id, un
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import weakref
 from datetime import date, timedelta
 
 import pandas as pd
@@ -259,6 +261,23 @@ def test_frame_cache_state_is_left_as_found(spark, tmp_path):
         assert validate(cached, "tiny", directory=tmp_path).success and cached.is_cached
     finally:
         cached.unpersist()
+
+
+def test_a_validated_frame_is_freed_once_the_caller_lets_go_of_it(spark, tmp_path):
+    """GX's execution engine (one per process) used to keep the last frame it validated until the next
+    validation. A local checkpoint is released on the Spark Connect server by its client frame's finaliser, so a
+    frame GX still held when the task's process ended was never released: the warm server kept every silver
+    task's rows in its shared session."""
+    _write_suite(tmp_path, "tiny", [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "_row_id", "value_set": ["1", "2"]}}])
+    df = spark.range(0, 10).selectExpr("CAST(id AS STRING) AS _row_id").localCheckpoint()
+    outcome = validate(df, "tiny", directory=tmp_path, persist=False)
+    assert len(outcome.failed_row_ids) == 8  # the listing pass ran too
+    frame = weakref.ref(df)
+    del df
+    gc.collect()
+    assert frame() is None
 
 
 def test_empty_frame_fails_the_row_count(spark, tmp_path):
