@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                              "session with its own JVM (the default: the figures in README were measured so, and "
                              "Spark jobs can be counted)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
     work = Path(tempfile.mkdtemp(prefix="riskpipe-bench-medallion-"))
     os.environ["RISKPIPE_LAKEHOUSE"] = str(work / "lakehouse")
