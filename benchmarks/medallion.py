@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         goals = {"bronze": 2.0, "silver": 5.0, "gold": 3.0}
         ratios = {}
         print(f"\n{'layer':8s} {'first s':>8s} {'best s':>7s} {'warm x':>7s} {'first x':>8s} {'goal':>5s}  "
-              f"(warm: best round / best baseline {base:.1f}s; first: first round / first baseline {baselines[0]:.1f}s)")
+              f"(warm: best round / best baseline {base:.1f}s; "
+              f"first: first round / first baseline {baselines[0]:.1f}s)")
         for layer, (name, _) in steps.items():
             times = [r["seconds"] for r in results if r["step"].startswith(name)]
             if not times:

@@ -82,10 +82,11 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequ
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value).
 
     String columns are normalised (:func:`_spaced`, then :func:`_collapsed`), but ``text_columns`` (free text:
-    notes, addresses) are kept byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received (a cast
-    ignores surrounding whitespace, so where it succeeds it gives the normalised value's cast); only where it does
-    not (null, empty or malformed cells: few) is the normalised value cast, and quoted in the error. The result
-    is that of normalising every cell first, without normalising the cells that cast.
+    notes, addresses) are kept byte for byte as received, line breaks and spacing included. Other columns are cast
+    from the value as received (a cast ignores surrounding whitespace, so where it succeeds it gives the normalised
+    value's cast); only where it does not (null, empty or malformed cells: few) is the normalised value cast, and
+    quoted in the error. The result is that of normalising every cell first, without normalising the cells that
+    cast.
 
     Built as four projections, each step's value a column the next one reads (Spark does not merge projections
     where that would compute a value twice). As one expression per column, each step nests its input two or
