@@ -26,6 +26,7 @@ Run: ``spark-submit jobs/bronze.py --use-case credit_default --ds 2026-01-15`` (
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -39,6 +40,7 @@ from jobs.lib.cli import run_job
 from jobs.lib.config import Source, UseCase, landing_encoding, settings
 from jobs.lib.delta_rs import filesystem
 from jobs.lib.quality import BatchQuality, empty_quarantine, reconcile_and_record, write_quarantine
+from jobs.lib.spark import sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -380,7 +382,13 @@ def bronze_ddl(columns: Sequence[str]) -> str:
 
 
 def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
-    """Land ``ds`` of every stream of ``use_case`` into bronze; returns the quality records written."""
+    """Land ``ds`` of every stream of ``use_case`` into bronze; returns the quality records written. Once the
+    events' lines are counted, a large date runs the rest with code generation on (:func:`jobs.lib.spark.sized_for`)."""
+    with contextlib.ExitStack() as sized:
+        return _ingest(spark, use_case, ds, sized)
+
+
+def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.ExitStack) -> list[BatchQuality]:
     from pyspark.sql import functions as F
 
     cfg = settings()
@@ -404,6 +412,8 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
                               detail=f"{len(files or [])} file(s) from {folder}")
         if files:
             landed = read_lines(spark, files, source.delimiter, source.encoding)
+            if stream == "events":
+                sized.enter_context(sized_for(spark, lambda: landed.n_lines))
             found_by_file, refused, changed = check_headers(landed.headers, columns, required_columns(use_case, stream),
                                                             source)
             rows, bad, checked = parse(landing_records(landed, source.delimiter), columns, source, cfg.paths.landing,

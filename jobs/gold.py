@@ -23,7 +23,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import UseCase
 from jobs.lib.quality import BatchQuality, committed_rows, write_quality
-from jobs.lib.spark import checkpoint
+from jobs.lib.spark import checkpoint, sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -95,11 +95,17 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     features are kept for their write and the labels' join; the labels joined to features are kept for the
     training write and the refused counts; written partitions are counted from what was committed.
     """
-    from pyspark.sql import functions as F
-
     silver_events = tables.silver(use_case.name, "events")
     if not lake.exists(silver_events):
         raise FileNotFoundError(f"{use_case.name} {ds}: no silver table {silver_events}; run the silver job first")
+    # A large date runs with code generation on (the date's silver events rows, from the Delta log).
+    with sized_for(spark, lambda: committed_rows(spark, silver_events, {"ds": ds})):
+        return _publish(spark, use_case, ds, silver_events)
+
+
+def _publish(spark: SparkSession, use_case: UseCase, ds: str, silver_events: str) -> list[BatchQuality]:
+    from pyspark.sql import functions as F
+
     day = dt.date.fromisoformat(ds)
     window = history_days(use_case)
     since = (day - dt.timedelta(days=window)).isoformat()

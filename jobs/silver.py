@@ -35,12 +35,13 @@ from jobs.lib.config import UseCase, settings
 from jobs.lib.quality import (
     BatchQuality,
     QualityGateError,
+    committed_rows,
     empty_quarantine,
     reconcile_and_record,
     write_quality,
     write_quarantine,
 )
-from jobs.lib.spark import checkpoint
+from jobs.lib.spark import checkpoint, sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -376,7 +377,15 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
 
 
 def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
-    """Bronze → silver for every stream of ``ds``; returns the quality records written."""
+    """Bronze → silver for every stream of ``ds``; returns the quality records written. A large date (the date's
+    bronze events rows, from the Delta log) runs with code generation on (:func:`jobs.lib.spark.sized_for`)."""
+    bronze_events = tables.bronze(use_case.name, "events")
+    with sized_for(spark, lambda: committed_rows(spark, bronze_events, {"ds": ds}) if lake.exists(bronze_events)
+                   else 0):
+        return _refine(spark, use_case, ds)
+
+
+def _refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
     records, quarantines, gate_errors, outputs = [], [], [], []
     for stream in tables.STREAMS:
         good, quarantine, record, table_failures = refine_stream(spark, use_case, ds, stream)

@@ -165,6 +165,7 @@ class ConnectSettings:
     start_timeout_seconds: int
     state_dir: str  # pid file and log of the server
     conf: dict[str, str]  # Spark settings of the server only, over spark.conf (not for classic sessions)
+    codegen_min_rows: int  # a job over at least this many rows turns code generation on (jobs.lib.spark.sized_for)
 
     @property
     def url(self) -> str:
@@ -284,7 +285,7 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         enabled=c.get("enabled", bool), host=c.get("host", str), port=_port(c, "port"),
         master=c.get("master", str), start_timeout_seconds=c.get("start_timeout_seconds", int),
         state_dir=_resolve_path(c.get("state_dir", str)),
-        conf=_spark_conf(c),
+        conf=_spark_conf(c), codegen_min_rows=c.get("codegen_min_rows", int),
     )
     c.done()
     if connect.host not in ("127.0.0.1", "localhost", "::1"):

@@ -338,3 +338,67 @@ def test_session_conf_holds_a_setting_for_the_block_and_puts_back_what_was_there
         raise RuntimeError("the action failed")
     assert spark.conf.get(key) == before
     assert spark.conf.get(unset_key, None) is None
+
+
+# ------------------------------------------------------------------- code generation for a large date
+def _codegen(spark) -> tuple[str, str]:
+    return spark.conf.get("spark.sql.codegen.wholeStage"), spark.conf.get("spark.sql.codegen.factoryMode")
+
+
+def test_a_large_batch_generates_code_for_its_block_and_a_small_one_does_not(spark):
+    """The session evaluates without code generation (the server's settings, as the local profile's); a block
+    sized for at least ``codegen_min_rows`` rows generates code and gives the same result; a smaller one, or a
+    session that already generates code, changes nothing (and does not even ask the size)."""
+    import dataclasses
+
+    from jobs.lib.config import settings
+    from jobs.lib.spark import CODEGEN, session_conf, sized_for
+
+    cfg = settings()
+    cfg = dataclasses.replace(cfg, spark=dataclasses.replace(
+        cfg.spark, connect=dataclasses.replace(cfg.spark.connect, codegen_min_rows=1000)))
+    server = _codegen(spark)
+    assert server == ("false", "NO_CODEGEN")
+    query = "SELECT sum(id * 3) AS s, count(DISTINCT id % 7) AS d FROM range(5000)"
+    expected = spark.sql(query).collect()
+    with sized_for(spark, lambda: 999, cfg):
+        assert _codegen(spark) == server
+    with sized_for(spark, lambda: 1000, cfg):
+        assert _codegen(spark) == tuple(CODEGEN.values())
+        assert spark.sql(query).collect() == expected
+    assert _codegen(spark) == server
+
+    def unasked() -> int:
+        raise AssertionError("the size was asked of a session that already generates code")
+
+    with session_conf(spark, CODEGEN), sized_for(spark, unasked, cfg):
+        assert _codegen(spark) == tuple(CODEGEN.values())
+    assert _codegen(spark) == server
+
+
+def test_jobs_on_a_date_above_the_threshold_reconcile_and_leave_the_session_as_it_was(tmp_path, spark):
+    """With ``spark.connect.codegen_min_rows: 1`` every date is large: bronze, silver and gold each run with code
+    generation on (bronze from its second stream on, once the events' lines are counted), their counts reconcile,
+    and the shared session is back without code generation after each job."""
+    import yaml
+
+    from jobs import bronze, gold, silver
+    from jobs.lib.config import load_use_case
+    from jobs.replay import replay
+    from tests.conftest import conf_with_own_mlflow
+
+    conf = conf_with_own_mlflow(tmp_path)
+    base = yaml.safe_load((conf / "base.yaml").read_text())
+    base["spark"]["connect"]["codegen_min_rows"] = 1
+    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    landing = tmp_path / "landing"
+    replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, landing_root=str(landing))
+    server = _codegen(spark)
+    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(tmp_path / "lakehouse"),
+                    RISKPIPE_LANDING=str(landing)):
+        use_case = load_use_case("credit_default")
+        for job in (bronze.ingest, silver.refine, gold.publish):
+            records = job(spark, use_case, DS1)
+            assert records and all(r.reconciled for r in records), records
+            assert _codegen(spark) == server, job.__module__
+    assert records[0].rows_out > 0  # gold's features of the date
