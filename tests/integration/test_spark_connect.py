@@ -378,8 +378,8 @@ def test_a_large_batch_generates_code_for_its_block_and_a_small_one_does_not(spa
 
 def test_jobs_on_a_date_above_the_threshold_reconcile_and_leave_the_session_as_it_was(tmp_path, spark):
     """With ``spark.connect.codegen_min_rows: 1`` every date is large: bronze, silver and gold each run with code
-    generation on (bronze from its second stream on, once the events' lines are counted), their counts reconcile,
-    and the shared session is back without code generation after each job."""
+    generation on (bronze once its first pass has counted the events' lines), their counts reconcile, and the
+    shared session is back without code generation after each job."""
     import yaml
 
     from jobs import bronze, gold, silver
