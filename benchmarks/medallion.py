@@ -163,14 +163,18 @@ def main(argv: list[str] | None = None) -> int:
 
         landing = Path(os.environ["RISKPIPE_LANDING"]) / use_case.name / "events" / f"ds={DS}"
 
-        def baseline():
+        def plain_spark(folder: Path, out: str, **csv_options) -> int:
+            """Spark's own CSV read → cast to the schema → Parquet write; the rows written."""
             ddl = ", ".join(f"`{c}` STRING" for c in use_case.schema)
-            raw = spark.read.csv(str(landing), header=True, schema=ddl)
+            raw = spark.read.csv(str(folder), header=True, schema=ddl, **csv_options)
             typed = raw.select(*[F.expr(f"try_cast(`{c}` AS {t})").alias(c) for c, t in use_case.schema.items()])
             # Plain Spark generates code, also on the local server that does not by default (--connect).
             with session_conf(spark, CODEGEN):
-                typed.write.mode("overwrite").parquet(str(work / "baseline"))
-                return spark.read.parquet(str(work / "baseline")).count()
+                typed.write.mode("overwrite").parquet(str(work / out))
+                return spark.read.parquet(str(work / out)).count()
+
+        def baseline() -> int:
+            return plain_spark(landing, "baseline")
 
         timed("baseline: csv -> cast -> parquet", lambda n: n, baseline)
         layers = args.layers.split(",")
@@ -196,17 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"multi-line copy: {changed:,} records span two lines "
                   f"(column {list(use_case.schema)[text_column]!r})")
 
-            def spark_multiline():
-                ddl = ", ".join(f"`{c}` STRING" for c in use_case.schema)
-                raw = spark.read.csv(str(copy.parent), header=True, schema=ddl, multiLine=True, escape='"')
-                typed = raw.select(*[F.expr(f"try_cast(`{c}` AS {t})").alias(c) for c, t in use_case.schema.items()])
-                with session_conf(spark, CODEGEN):
-                    typed.write.mode("overwrite").parquet(str(work / "baseline_multiline"))
-                    return spark.read.parquet(str(work / "baseline_multiline")).count()
-
             timed("bronze, multi-line records", lambda r: r[0].rows_in,
                   lambda: bronze.ingest(spark, use_case, DS_MULTILINE))
-            timed("spark csv multiLine -> cast -> parquet", lambda n: n, spark_multiline)
+            timed("spark csv multiLine -> cast -> parquet", lambda n: n,
+                  lambda: plain_spark(copy.parent, "baseline_multiline", multiLine=True, escape='"'))
         timed("baseline again (warm JVM)", lambda n: n, baseline)
 
         baselines = [r["seconds"] for r in results if r["step"].startswith("baseline")]  # plain, not multiLine
