@@ -43,14 +43,21 @@ _CLASSIC_REFERENCE_TEST = ("tests/integration/test_spark_connect.py::"
 
 
 _early_server_start: threading.Thread | None = None
+_early_airflow_db: threading.Thread | None = None
+_airflow_db_error: list[str] = []
+
+
+def _uses(session, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
 
 
 def pytest_collection_finish(session):
     """Work that does not wait for the tests starts as soon as they are collected, each only if a selected test
     needs it: the session's Spark Connect server (~20 s, most of it a cold JVM; the tests before the first one
-    that needs Spark run meanwhile), and the Connect-vs-classic test's classic run (a process with a cold JVM of
-    its own, at the lowest priority: see ``start_classic_reference``)."""
-    global _early_server_start
+    that needs Spark run meanwhile), the session's Airflow DB (``airflow db migrate``, ~3 s of an Airflow CLI
+    start-up, once for every DAG-run test), and the Connect-vs-classic test's classic run (a process with a cold
+    JVM of its own, at the lowest priority: see ``start_classic_reference``)."""
+    global _early_server_start, _early_airflow_db
     if session.config.option.collectonly:
         return
     if any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
@@ -58,7 +65,7 @@ def pytest_collection_finish(session):
 
         # First: its child runs a preexec function, safe only while this process has no other thread.
         start_classic_reference(_SESSION_DIR / "classic-reference")
-    if any("spark_connect_server" in getattr(item, "fixturenames", ()) for item in session.items):
+    if _uses(session, "spark_connect_server"):
         from jobs.lib import connect_server
         from jobs.lib.config import load_settings
 
@@ -66,6 +73,20 @@ def pytest_collection_finish(session):
         _early_server_start = threading.Thread(target=connect_server.ensure_running, args=(load_settings(),),
                                                name="spark-connect-server-start", daemon=True)
         _early_server_start.start()
+    if _uses(session, "airflow_db"):
+        _early_airflow_db = threading.Thread(target=_migrate_airflow_db, name="airflow-db-migrate", daemon=True)
+        _early_airflow_db.start()
+
+
+def _migrate_airflow_db() -> None:
+    """``airflow db migrate`` of the test session's Airflow home; its output kept for the fixture if it fails."""
+    import subprocess
+
+    done = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], capture_output=True,
+                          text=True, timeout=600, env=dict(os.environ))
+    if done.returncode != 0:
+        _airflow_db_error.append(f"airflow db migrate exited {done.returncode}:\n{done.stdout[-3000:]}\n"
+                                 f"{done.stderr[-3000:]}")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -93,6 +114,21 @@ def spark_connect_server():
     connect_server.ensure_running(cfg)
     yield cfg.spark.connect.url
     connect_server.stop(cfg)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The test session's Airflow metadata DB (SQLite in ``AIRFLOW_HOME``), migrated once, at collection: the DAG
+    runs record their runs there; a test that wants an Airflow home of its own copies the file."""
+    if _early_airflow_db is None:
+        _migrate_airflow_db()
+    else:
+        _early_airflow_db.join()
+    if _airflow_db_error:
+        pytest.fail(_airflow_db_error[0])
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    assert db.is_file(), f"airflow db migrate left no {db}"
+    return db
 
 
 @pytest.fixture(scope="session")

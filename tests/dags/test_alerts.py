@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -143,18 +143,17 @@ print("DAG-RESULT " + json.dumps({"state": str(run.state),
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory) -> dict[str, str]:
-    """An Airflow home of its own (migrated SQLite DB) whose DAG folder holds only ``alerts_probe``: the run does
-    not touch the test session's Airflow DB nor parse the project's DAGs."""
+def airflow_env(tmp_path_factory, airflow_db) -> dict[str, str]:
+    """An Airflow home of its own (a copy of the test session's migrated SQLite DB) whose DAG folder holds only
+    ``alerts_probe``: the run does not touch the test session's Airflow DB nor parse the project's DAGs."""
     root = tmp_path_factory.mktemp("alerts_airflow")
     dags = root / "dags"
     dags.mkdir()
     (dags / "alerts_probe.py").write_text(textwrap.dedent(DAG_FILE))
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "home"), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600, env=env)
-    return env
+    (root / "home").mkdir()
+    shutil.copyfile(airflow_db, root / "home" / "airflow.db")
+    return {**os.environ, "AIRFLOW_HOME": str(root / "home"), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
 
 
 @pytest.mark.slow

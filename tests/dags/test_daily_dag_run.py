@@ -4,7 +4,6 @@ and the tables hold the day."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,9 +16,9 @@ DS = "2026-01-03"
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    """Landing for one day, an empty lakehouse and MLflow store, and a migrated Airflow SQLite DB, all in a temp
-    dir."""
+def airflow_env(tmp_path_factory, airflow_db):
+    """Landing for one day, an empty lakehouse and MLflow store in a temp dir; the run is recorded in the test
+    session's Airflow DB."""
     root = tmp_path_factory.mktemp("dagrun")
     env = {
         "RISKPIPE_LAKEHOUSE": str(root / "lakehouse"),
@@ -30,8 +29,6 @@ def airflow_env(tmp_path_factory):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     with configured(**env):
-        subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         yield root
 
 

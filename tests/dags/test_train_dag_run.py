@@ -3,11 +3,7 @@ governance → gate → scorecard draft → a person approves in Airflow's human
 The approval is recorded the way the Airflow UI records it (the HITL endpoint's own function), by a named user."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -20,15 +16,14 @@ APPROVER = "risk.officer@bank.example"
 
 
 @pytest.fixture(scope="module")
-def train_env(tmp_path_factory, spark):
-    """Config copy whose MLflow store is in a tmp dir (3 Optuna trials), a gold training table, Airflow's DB."""
+def train_env(tmp_path_factory, spark, airflow_db):
+    """Config copy whose MLflow store is in a tmp dir (3 Optuna trials), a gold training table; the run is
+    recorded in the test session's Airflow DB."""
     root = tmp_path_factory.mktemp("traindag")
     conf = conf_with_own_mlflow(root, n_trials={"credit_default": 3})
     with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(root / "lakehouse")):
         from jobs.lib.config import load_use_case
 
-        subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600, env=dict(os.environ))
         write_gold_training(spark, load_use_case("credit_default"))
         yield root
 
