@@ -134,13 +134,19 @@ def _log_tail(log: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------- start
-def server_command(cfg: Settings) -> list[str]:
-    """The ``spark-submit`` command line that starts the server (the venv's Spark, the profile's settings)."""
+def server_conf(cfg: Settings) -> dict[str, str]:
+    """The Spark settings the server starts with, which every new session on it starts from:
+    ``conf/spark-defaults.conf``, then the profile's ``spark.conf``, then the server's own ``spark.connect.conf``."""
     from jobs.lib.spark import read_spark_defaults
 
+    return {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf, **cfg.spark.connect.conf}
+
+
+def server_command(cfg: Settings) -> list[str]:
+    """The ``spark-submit`` command line that starts the server (the venv's Spark, the profile's settings)."""
     c = cfg.spark.connect
     spark_submit = Path(sys.executable).with_name("spark-submit")
-    conf = {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf, **c.conf}
+    conf = server_conf(cfg)
     conf.setdefault("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
     conf.setdefault("spark.sql.warehouse.dir", f"{cfg.paths.lakehouse}/_warehouse")
     # Tasks add no artifacts (the project is on the venv's path), so sessions need no artifact isolation. With

@@ -109,8 +109,15 @@ def server_gone(error: BaseException) -> bool:
 def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
     """Set runtime SQL settings of ``spark`` for the actions run inside the block, then put back what was there
     (unset when nothing was). Settings such as ``spark.sql.execution.arrow.maxRecordsPerBatch`` are read when an
-    action runs, not when the DataFrame is built, so the block must hold the action."""
-    before = {key: _current(spark, key) for key in conf}
+    action runs, not when the DataFrame is built, so the block must hold the action.
+
+    In the shared session of the project's server, "what was there" is the server's own setting (what a new
+    session starts with), not what the session held when the block began: tasks run in that session at once, and
+    a block that began inside another task's block would otherwise put back that block's setting, for good, once
+    the other one had ended first. While two blocks on one key overlap, the first to end puts the server's setting
+    back for both (for code generation or an Arrow batch size, a matter of time, not of results)."""
+    server = _shared.get(spark)
+    before = {key: (server.get(key) if server is not None else _current(spark, key)) for key in conf}
     try:
         for key, value in conf.items():
             spark.conf.set(key, str(value))
@@ -252,6 +259,8 @@ def _connect(url: str, app_name: str, cfg: Settings) -> SparkSession:
 
 
 _clients: weakref.WeakSet = weakref.WeakSet()  # the Spark Connect clients this process opened
+# Clients of the project server's shared session -> the settings the server started with (session_conf puts them back)
+_shared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def close_client(spark: SparkSession) -> None:
@@ -291,6 +300,7 @@ def _join_shared(url: str, app_name: str, cfg: Settings, session_id: str) -> Spa
         spark.release_session_on_close = False
         _fail_fast(spark)
         _clients.add(spark)
+        _shared[spark] = connect_server.server_conf(cfg)
         return spark
     raise RuntimeError(f"the Spark Connect server at {url} closed every shared session offered")
 

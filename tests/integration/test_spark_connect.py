@@ -340,6 +340,23 @@ def test_session_conf_holds_a_setting_for_the_block_and_puts_back_what_was_there
     assert spark.conf.get(unset_key, None) is None
 
 
+def test_blocks_of_tasks_that_end_out_of_order_leave_the_servers_own_setting(spark):
+    """Tasks share the server's session, so two tasks' blocks on one key overlap and may end in any order (a large
+    date's silver and another's gold, both generating code; two use cases' scoring). Whatever the order, the
+    server's own setting is what stays, not the setting of the block that began second's view of "before"."""
+    from jobs.lib.spark import session_conf
+
+    key, unset_key = "spark.sql.codegen.wholeStage", "spark.riskpipe.test.unset"
+    assert spark.conf.get(key) == "false"  # the server's setting (spark.connect.conf, local profile)
+    first, second = (session_conf(spark, {key: "true", unset_key: "x"}) for _ in range(2))
+    first.__enter__()
+    second.__enter__()  # it finds the first one's settings in the session
+    first.__exit__(None, None, None)  # the task that began first ends first
+    assert spark.conf.get(key) == "false" and spark.conf.get(unset_key, None) is None
+    second.__exit__(None, None, None)
+    assert spark.conf.get(key) == "false" and spark.conf.get(unset_key, None) is None
+
+
 # ------------------------------------------------------------------- code generation for a large date
 def _codegen(spark) -> tuple[str, str]:
     return spark.conf.get("spark.sql.codegen.wholeStage"), spark.conf.get("spark.sql.codegen.factoryMode")
