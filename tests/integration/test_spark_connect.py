@@ -343,7 +343,8 @@ def test_session_conf_holds_a_setting_for_the_block_and_puts_back_what_was_there
 def test_blocks_of_tasks_that_end_out_of_order_leave_the_servers_own_setting(spark):
     """Tasks share the server's session, so two tasks' blocks on one key overlap and may end in any order (a large
     date's silver and another's gold, both generating code; two use cases' scoring). Whatever the order, the
-    server's own setting is what stays, not the setting of the block that began second's view of "before"."""
+    server's own setting is what stays, not what the second block found in the session when it began (the first
+    block's setting)."""
     from jobs.lib.spark import session_conf
 
     key, unset_key = "spark.sql.codegen.wholeStage", "spark.riskpipe.test.unset"
