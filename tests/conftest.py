@@ -51,12 +51,27 @@ def _uses(session, fixture: str) -> bool:
     return any(fixture in getattr(item, "fixturenames", ()) for item in session.items)
 
 
+def _background_dag_runs(items) -> dict:
+    """The selected tests' background DAG runs (a test module's ``RUN``, tests/dags/dag_runner.py), by module."""
+    from tests.dags.dag_runner import BackgroundDagRun
+
+    return {item.module: item.module.RUN for item in items
+            if isinstance(getattr(getattr(item, "module", None), "RUN", None), BackgroundDagRun)}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests whose DAG run runs in the background come last: by then their runs have ended."""
+    background = _background_dag_runs(items)
+    items.sort(key=lambda item: getattr(item, "module", None) in background)  # stable: the rest keep their order
+
+
 def pytest_collection_finish(session):
     """Work that does not wait for the tests starts as soon as they are collected, each only if a selected test
     needs it: the session's Spark Connect server (~20 s, most of it a cold JVM; the tests before the first one
     that needs Spark run meanwhile), the session's Airflow DB (``airflow db migrate``, ~3 s of an Airflow CLI
-    start-up, once for every DAG-run test), and the Connect-vs-classic test's classic run (a process with a cold
-    JVM of its own, at the lowest priority: see ``start_classic_reference``)."""
+    start-up, once for every DAG-run test), the Connect-vs-classic test's classic run (a process with a cold
+    JVM of its own, at the lowest priority: see ``start_classic_reference``), and the DAG-run tests' runs, once
+    the server and the DB are ready (see ``tests/dags/dag_runner.py``)."""
     global _early_server_start, _early_airflow_db
     if session.config.option.collectonly:
         return
@@ -76,6 +91,12 @@ def pytest_collection_finish(session):
     if _uses(session, "airflow_db"):
         _early_airflow_db = threading.Thread(target=_migrate_airflow_db, name="airflow-db-migrate", daemon=True)
         _early_airflow_db.start()
+    runs = list(_background_dag_runs(session.items).values())
+    if runs:
+        from tests.dags.dag_runner import start_in_background
+
+        start_in_background(runs, _SESSION_DIR / "dag-runs", dict(os.environ),
+                            after=[t for t in (_early_server_start, _early_airflow_db) if t is not None])
 
 
 def _migrate_airflow_db() -> None:
@@ -93,6 +114,8 @@ def pytest_sessionfinish(session, exitstatus):
     module = sys.modules.get("tests.integration.test_spark_connect")
     if module is not None:
         module.stop_classic_reference()
+    for run in _background_dag_runs(session.items).values():
+        run.kill()
     if _early_server_start is not None:  # started here, maybe never used (a run stopped early): stopped here too
         from jobs.lib import connect_server
         from jobs.lib.config import load_settings
