@@ -48,6 +48,12 @@ run_layers(spark, load_use_case("credit_default"), sys.argv[1])
 
 _classic_reference: dict[str, object] = {}
 
+# For a JVM the tests start for a few queries and then stop (the classic reference run, a server of their own):
+# Java's quick compiler only. On 2 cores the optimising compiler's work costs such a JVM more than it saves: the
+# classic run took 54 s of CPU with it and 27 s without (30-34 s elapsed either way). The session's long-lived
+# server keeps both compilers: there they pay off (README, Tests).
+SHORT_LIVED_JVM = {"JDK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1"}
+
 
 def start_classic_reference(root: Path) -> None:
     """Replay the date under ``root/landing`` (plus a file of multi-line records) and start its classic run: a
@@ -63,7 +69,7 @@ def start_classic_reference(root: Path) -> None:
            landing_root=str(landing))
     _add_multiline_file(landing / "credit_default" / "events" / f"ds={DS1}")
     env = {"RISKPIPE_LAKEHOUSE": str(root / "classic"), "RISKPIPE_LANDING": str(landing),
-           "RISKPIPE_SPARK_CONNECT": "0"}
+           "RISKPIPE_SPARK_CONNECT": "0", **SHORT_LIVED_JVM}
     _classic_reference.update(root=root, process=subprocess.Popen(
         [sys.executable, "-c", _CLASSIC_LAYERS, DS1], cwd=PROJECT_ROOT, env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_lowest_priority))
@@ -191,9 +197,11 @@ def test_a_port_held_by_another_process_is_a_clear_error_not_a_second_server(tmp
 # ---------------------------------------------------------------------- a server of its own: lifecycle
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory):
-    """A server on a port of its own, started by two `spark_server up` at once; stopped at the end."""
+    """A server on a port of its own, started by two `spark_server up` at once (a short-lived JVM: quick compiler
+    only); stopped at the end."""
     state = tmp_path_factory.mktemp("connect-state")
-    env = {"RISKPIPE_SPARK_CONNECT_PORT": str(_free_port()), "RISKPIPE_SPARK_CONNECT_STATE": str(state)}
+    env = {"RISKPIPE_SPARK_CONNECT_PORT": str(_free_port()), "RISKPIPE_SPARK_CONNECT_STATE": str(state),
+           **SHORT_LIVED_JVM}
     up = [subprocess.Popen([sys.executable, "-m", "jobs.spark_server", "up"], cwd=PROJECT_ROOT,
                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for _ in range(2)]
