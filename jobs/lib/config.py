@@ -166,6 +166,7 @@ class ConnectSettings:
     state_dir: str  # pid file and log of the server
     conf: dict[str, str]  # Spark settings of the server only, over spark.conf (not for classic sessions)
     codegen_min_rows: int  # a job over at least this many rows turns code generation on (jobs.lib.spark.sized_for)
+    java_options: str = ""  # the server JVM's own options (after its log4j setting in spark.driver.extraJavaOptions)
 
     @property
     def url(self) -> str:
@@ -286,6 +287,7 @@ def load_settings(profile: str | None = None, directory: Path | None = None) -> 
         master=c.get("master", str), start_timeout_seconds=c.get("start_timeout_seconds", int),
         state_dir=_resolve_path(c.get("state_dir", str)),
         conf=_spark_conf(c), codegen_min_rows=c.get("codegen_min_rows", int),
+        java_options=c.get("java_options", str, "").strip(),
     )
     c.done()
     if connect.host not in ("127.0.0.1", "localhost", "::1"):

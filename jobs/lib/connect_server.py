@@ -155,7 +155,8 @@ def server_command(cfg: Settings) -> list[str]:
     conf.setdefault("spark.sql.artifact.isolation.enabled", "false")
     conf["spark.connect.grpc.binding.address"] = c.host
     conf["spark.connect.grpc.binding.port"] = str(c.port)
-    conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}"
+    conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, [
+        f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}", c.java_options]))
     command = [str(spark_submit), "--class", SERVER_CLASS, "--name", f"{cfg.project}-connect-{c.port}",
                "--master", c.master]
     for key, value in conf.items():

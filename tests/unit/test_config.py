@@ -52,6 +52,23 @@ def test_the_warm_servers_own_settings_reach_its_command_line_only(conf, monkeyp
     assert "spark.sql.codegen.factoryMode" not in cfg.spark.conf  # classic sessions keep code generation
 
 
+def test_the_servers_java_options_follow_its_log4j_setting(conf, monkeypatch):
+    """``spark.connect.java_options`` (``RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS``) reaches the server JVM's command line
+    after the project's log4j setting, which stays; without it the log4j setting is all there is."""
+    from jobs.lib.connect_server import server_command
+
+    def java_options() -> str:
+        command = server_command(load_settings("local", directory=conf))
+        passed = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--conf")
+        return passed["spark.driver.extraJavaOptions"]
+
+    monkeypatch.delenv("RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS", raising=False)
+    assert java_options() == f"-Dlog4j2.configurationFile=file:{conf / 'log4j2.properties'}"
+    monkeypatch.setenv("RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS", " -XX:TieredStopAtLevel=1 -Xss4m ")
+    assert java_options() == (f"-Dlog4j2.configurationFile=file:{conf / 'log4j2.properties'} "
+                              "-XX:TieredStopAtLevel=1 -Xss4m")
+
+
 def test_environment_overrides_the_lakehouse(conf, monkeypatch, tmp_path):
     monkeypatch.setenv("RISKPIPE_LAKEHOUSE", str(tmp_path / "lh"))
     assert load_settings(directory=conf).paths.lakehouse == str(tmp_path / "lh")
