@@ -50,7 +50,7 @@ _classic_reference: dict[str, object] = {}
 
 # For a JVM the tests start for a few queries and then stop (the classic reference run, a server of their own):
 # Java's quick compiler only. On 2 cores the optimising compiler's work costs such a JVM more than it saves: the
-# classic run took 54 s of CPU with it and 27 s without (30-34 s elapsed either way), the own server's two starts
+# classic run took 54 s of CPU with it and 27 s without (30-38 s elapsed either way), the own server's two starts
 # 44 s and 25 s. The session's long-lived server keeps both compilers: there they pay off (README, Tests).
 QUICK_COMPILER_ONLY = "-XX:TieredStopAtLevel=1"
 
