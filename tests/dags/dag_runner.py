@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tests.conftest import PROJECT_ROOT
@@ -47,11 +47,6 @@ print("DAG-RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id,
 BACKGROUND_NICE = 10
 
 
-@contextlib.contextmanager
-def nothing_around(root: Path) -> Iterator[dict]:
-    yield {}
-
-
 class BackgroundDagRun:
     """One ``dag.test()`` run of ``dag_id`` on ``ds`` in a process of its own, with the environment
     ``env(root)`` gives (on top of the test session's), under a folder ``root`` of its own.
@@ -61,10 +56,8 @@ class BackgroundDagRun:
     human-in-the-loop step); the dict it yields, filled by the time the run has ended, is the result's ``extra``.
     """
 
-    def __init__(self, dag_id: str, ds: str, env: Callable[[Path], Mapping[str, str]],
-                 around: str = "tests.dags.dag_runner:nothing_around"):
+    def __init__(self, dag_id: str, ds: str, env: Callable[[Path], Mapping[str, str]], around: str):
         self.dag_id, self.ds, self._env, self.around = dag_id, ds, env, around
-        self.root: Path | None = None
         self.env: dict[str, str] = {}
         self._process: subprocess.Popen | None = None
         self._scheduled = False
@@ -75,7 +68,6 @@ class BackgroundDagRun:
     def _run(self, root: Path, base_env: Mapping[str, str], nice: int = 0, timeout: float = 1800) -> None:
         """Run it and keep its process's output (or what kept it from starting)."""
         try:
-            self.root = root
             root.mkdir(parents=True, exist_ok=True)
             self.env = dict(self._env(root))
             self._process = subprocess.Popen(
