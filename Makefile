@@ -73,11 +73,16 @@ spark-down: ## stop the local Spark Connect server this project started (and not
 spark-status: ## is the local Spark Connect server up? (exit 3 when not)
 	@$(PY) -m jobs.spark_server status
 
+# Test processes (pytest-xdist workers; each takes whole test files). They share the session's one Spark Connect
+# server: with one process, the client and the server wait on each other and a core idles. TEST_WORKERS=0: one.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup ## run the whole test suite
-	$(PY) -m pytest -q --durations=20
+	$(PYTEST) --durations=20
 
 test-fast: setup ## the tests without the slow ones (extra processes, DAG runs)
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: setup ## run the benchmarks (not tests): lake I/O vs Parquet, medallion layers, task overhead, DAG parse time, scoring and drift
 	$(PY) benchmarks/lake_write_read.py

@@ -1,4 +1,9 @@
-"""Shared fixtures: one SparkSession for the whole test session, real Delta tables in temp dirs."""
+"""Shared fixtures: one SparkSession for the whole test session, real Delta tables in temp dirs.
+
+`make test` runs two pytest-xdist workers (``-n 2 --dist loadfile``): both are clients of one Spark Connect server
+(the first worker's start; the other reuses it) and the controller stops it at the end. Run alone (plain
+``pytest``), the session starts and stops its server itself and runs its slowest side processes (the classic
+reference run, the DAG runs) in the background instead."""
 from __future__ import annotations
 
 import contextlib
@@ -32,6 +37,13 @@ os.environ.setdefault("AIRFLOW_HOME", str(_SESSION_DIR / "airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# Under pytest-xdist (`make test`: two workers) the workers inherit the settings above from the controller, so they
+# share its Spark Connect server (below); each has a lakehouse, landing root and Airflow home of its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and os.environ.get("RISKPIPE_TESTS_WORKER") != _WORKER:
+    os.environ["RISKPIPE_TESTS_WORKER"] = _WORKER
+    for _key in ("RISKPIPE_LAKEHOUSE", "RISKPIPE_LANDING", "AIRFLOW_HOME"):
+        os.environ[_key] = os.path.join(os.environ[_key], _WORKER)
 # The test session's own Spark Connect server (if a test needs one) listens on a free port, never on the one a
 # developer's `make spark-up` server uses; its pid file and log go to the session's temp dir.
 os.environ.setdefault("RISKPIPE_SPARK_CONNECT_PORT", str(_free_port()))
@@ -67,7 +79,10 @@ def _background_dag_runs(items) -> dict:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The tests whose DAG run runs in the background come last: by then their runs have ended."""
+    """The tests whose DAG run runs in the background come last: by then their runs have ended. (Not under xdist,
+    where the runs are not in the background: tests/dags, first, starts the longest runs first.)"""
+    if _WORKER is not None:
+        return
     background = _background_dag_runs(items)
     items.sort(key=lambda item: getattr(item, "module", None) in background)  # stable: the rest keep their order
 
@@ -82,7 +97,10 @@ def pytest_collection_finish(session):
     global _early_server_start, _early_airflow_db
     if session.config.option.collectonly:
         return
-    if any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
+    # A worker of several runs the classic run and the DAG runs in their tests, in the foreground: a worker does
+    # not know which tests it will get, and the other worker keeps the CPU busy meanwhile.
+    alone = _WORKER is None
+    if alone and any(item.nodeid == _CLASSIC_REFERENCE_TEST for item in session.items):
         from tests.integration.test_spark_connect import start_classic_reference
 
         # First: its child runs a preexec function, safe only while this process has no other thread.
@@ -98,7 +116,7 @@ def pytest_collection_finish(session):
     if _uses(session, "airflow_db"):
         _early_airflow_db = threading.Thread(target=_migrate_airflow_db, name="airflow-db-migrate", daemon=True)
         _early_airflow_db.start()
-    runs = list(_background_dag_runs(session.items).values())
+    runs = list(_background_dag_runs(session.items).values()) if alone else []
     if runs:
         from tests.dags.dag_runner import start_in_background
 
@@ -117,18 +135,25 @@ def _migrate_airflow_db() -> None:
                                  f"{done.stderr[-3000:]}")
 
 
+def _stop_server() -> None:
+    from jobs.lib import connect_server
+    from jobs.lib.config import load_settings
+
+    connect_server.stop(load_settings(), log_progress=lambda _: None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     module = sys.modules.get("tests.integration.test_spark_connect")
     if module is not None:
         module.stop_classic_reference()
     for run in _background_dag_runs(session.items).values():
         run.kill()
-    if _early_server_start is not None:  # started here, maybe never used (a run stopped early): stopped here too
-        from jobs.lib import connect_server
-        from jobs.lib.config import load_settings
-
-        _early_server_start.join()
-        connect_server.stop(load_settings(), log_progress=lambda _: None)
+    if _early_server_start is not None:
+        _early_server_start.join()  # a start under way ends (its pid file written) before anyone stops the server
+    if getattr(session.config.option, "numprocesses", None) and not hasattr(session.config, "workerinput"):
+        _stop_server()  # the controller of xdist workers: the server they shared, once all of them have ended
+    elif _early_server_start is not None and _WORKER is None:  # started here, maybe never used: stopped here too
+        _stop_server()
 
 
 @pytest.fixture(scope="session")
@@ -141,9 +166,10 @@ def spark_connect_server():
     cfg = load_settings()
     if _early_server_start is not None:
         _early_server_start.join()
-    connect_server.ensure_running(cfg)
+    connect_server.ensure_running(cfg)  # a worker of several: the first one's start, or the server it started
     yield cfg.spark.connect.url
-    connect_server.stop(cfg)
+    if _WORKER is None:  # else the controller stops it once every worker has ended
+        connect_server.stop(cfg)
 
 
 @pytest.fixture(scope="session")

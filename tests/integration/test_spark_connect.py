@@ -339,7 +339,8 @@ def test_spark_down_stops_exactly_the_server_it_started(own_server):
 def test_session_conf_holds_a_setting_for_the_block_and_puts_back_what_was_there(spark):
     from jobs.lib.spark import session_conf
 
-    key, unset_key = "spark.sql.execution.arrow.maxRecordsPerBatch", "spark.riskpipe.test.unset"
+    # A setting no job changes: the session is shared with the other tests' clients, which may run meanwhile.
+    key, unset_key = "spark.sql.maxConcurrentOutputFileWriters", "spark.riskpipe.test.unset"
     before = spark.conf.get(key)
     with pytest.raises(RuntimeError), session_conf(spark, {key: "1234", unset_key: "x"}):
         assert spark.conf.get(key) == "1234" and spark.conf.get(unset_key) == "x"
