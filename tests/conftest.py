@@ -79,8 +79,8 @@ def _background_dag_runs(items) -> dict:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The tests whose DAG run runs in the background come last: by then their runs have ended. (Not under xdist,
-    where the runs are not in the background: tests/dags, first, starts the longest runs first.)"""
+    """The tests whose DAG run runs in the background come last: by then their runs have ended. (Not under xdist:
+    there the runs are not in the background.)"""
     if _WORKER is not None:
         return
     background = _background_dag_runs(items)
