@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -61,9 +62,24 @@ def install(spark: SparkSession) -> str:
         from jobs.lib.delta_rs import DeltaRsDataSource
 
         spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
-        spark.dataSource.register(DeltaRsDataSource)
+        _register(spark, DeltaRsDataSource)
     spark.conf.set("riskpipe.delta.engine", chosen)
     return chosen
+
+
+def _register(spark: SparkSession, source: type, attempts: int = 5) -> None:
+    """Register the Python data source ``source`` on ``spark``. Registering a name again replaces it, but two
+    clients of one shared Connect session registering at the same instant (two tasks, two test workers, on a
+    server just started) can make the loser fail with ``DATA_SOURCE_ALREADY_EXISTS``: the name is then being
+    registered by the other, so the call is made again (a moment later) rather than failing the task."""
+    for attempt in range(1, attempts + 1):
+        try:
+            spark.dataSource.register(source)
+            return
+        except Exception as exc:  # noqa: BLE001 - Connect raises AnalysisException, classic its own class
+            if "DATA_SOURCE_ALREADY_EXISTS" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
 
 
 def _spark(spark: SparkSession | None = None) -> SparkSession:

@@ -518,3 +518,54 @@ def test_tables_are_nullable_whatever_the_nullability_of_the_data(spark, new_tab
         assert all(f.nullable for f in DeltaTable(t).schema().fields), t
         assert lake.read(t).where(F.col("name").isNull()).count() == 1, t
         assert lake.read(t).where(F.col("amount").isNull()).count() == 1, t
+
+
+def _named_source(name: str) -> type:
+    """A one-row Python data source called ``name`` (a name nothing registered yet)."""
+    from pyspark.sql.datasource import DataSource, DataSourceReader
+
+    class Reader(DataSourceReader):
+        def read(self, partition):
+            yield (name,)
+
+    class Source(DataSource):
+        @classmethod
+        def name(cls):
+            return name
+
+        def schema(self):
+            return "source string"
+
+        def reader(self, schema):
+            return Reader()
+
+    return Source
+
+
+def test_clients_registering_a_data_source_at_the_same_moment_all_succeed(spark):
+    """Two tasks (or two test workers) on a server just started both register ``delta`` on the shared session at
+    once. Spark lets a user data source be registered again, but the one that loses the race can be told the name
+    already exists (it checks whether the name is taken while the other is taking it): ``lake.install`` must still
+    succeed in both."""
+    import threading
+    import uuid
+
+    rounds, clients = 6, 3
+    for _ in range(rounds):
+        source = _named_source(f"race_{uuid.uuid4().hex[:8]}")
+        barrier, errors = threading.Barrier(clients), []
+
+        def register(source=source, barrier=barrier, errors=errors):
+            barrier.wait()
+            try:
+                lake._register(spark, source)
+            except Exception as exc:  # noqa: BLE001 - the test reports whatever a client was told
+                errors.append(exc)
+
+        threads = [threading.Thread(target=register) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[0]
+    assert spark.read.format(source.name()).load().collect()[0]["source"] == source.name()  # the last one works
