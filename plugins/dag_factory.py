@@ -91,6 +91,8 @@ def _connect_task(job: str, use_case: UseCase, task_id: str, entry: str, options
 def _submit_task(layer: str, use_case: UseCase, task_id: str, flags: list[str], remote: bool = False):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+    from jobs.lib.spark import driver_java_options, read_spark_defaults
+
     cfg = settings()
     return SparkSubmitOperator(
         task_id=task_id,
@@ -99,9 +101,11 @@ def _submit_task(layer: str, use_case: UseCase, task_id: str, flags: list[str], 
         conn_id=cfg.airflow.spark_conn_id,
         name=f"riskpipe-{layer}-{use_case.name}",
         properties_file=str(cfg.conf_dir / "spark-defaults.conf"),
-        # Short batch jobs: quiet driver logs, and C1-only JIT (halves a cold job's CPU on small nodes).
-        conf={"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'} "
-                                               "-XX:TieredStopAtLevel=1"},
+        # Short batch jobs: quiet driver logs, and C1-only JIT (halves a cold job's CPU on small nodes), after the
+        # configured options (this --conf replaces the properties file's value).
+        conf={"spark.driver.extraJavaOptions": driver_java_options(
+            {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}, cfg,
+            "-XX:TieredStopAtLevel=1")},
         # Not SPARK_REMOTE: spark-submit refuses it next to the --master the provider always passes.
         env_vars={"RISKPIPE_SPARK_CONNECT": "1"} if remote else None,
         doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",

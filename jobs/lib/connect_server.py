@@ -144,6 +144,8 @@ def server_conf(cfg: Settings) -> dict[str, str]:
 
 def server_command(cfg: Settings) -> list[str]:
     """The ``spark-submit`` command line that starts the server (the venv's Spark, the profile's settings)."""
+    from jobs.lib.spark import driver_java_options
+
     c = cfg.spark.connect
     spark_submit = Path(sys.executable).with_name("spark-submit")
     conf = server_conf(cfg)
@@ -155,8 +157,7 @@ def server_command(cfg: Settings) -> list[str]:
     conf.setdefault("spark.sql.artifact.isolation.enabled", "false")
     conf["spark.connect.grpc.binding.address"] = c.host
     conf["spark.connect.grpc.binding.port"] = str(c.port)
-    conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, [
-        f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}", c.java_options]))
+    conf["spark.driver.extraJavaOptions"] = driver_java_options(conf, cfg, c.java_options)
     command = [str(spark_submit), "--class", SERVER_CLASS, "--name", f"{cfg.project}-connect-{c.port}",
                "--master", c.master]
     for key, value in conf.items():

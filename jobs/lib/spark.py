@@ -40,6 +40,16 @@ def read_spark_defaults(path: Path) -> dict[str, str]:
     return conf
 
 
+def driver_java_options(conf: Mapping[str, str], cfg: Settings, *extra: str) -> str:
+    """``spark.driver.extraJavaOptions`` for a JVM the project starts with ``spark-submit`` (the warm server, a
+    spark-submitted task): the configured value (``conf``: ``conf/spark-defaults.conf`` and the profile's
+    ``spark.conf``, e.g. the garbage collector), the project's log4j settings, then ``extra``; where two options
+    conflict the JVM takes the later one."""
+    log4j = f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}"
+    options = [conf.get("spark.driver.extraJavaOptions", ""), log4j, *extra]
+    return " ".join(o.strip() for o in options if o and o.strip())
+
+
 _session: SparkSession | None = None  # the session get_spark handed out (or was given by use_session)
 
 

@@ -84,6 +84,10 @@ def test_cluster_profile_spark_tasks_are_spark_submitted():
             assert task.application.endswith(f"jobs/{job}.py")
             assert task.application_args == ["--use-case", "credit_default", "--ds", "{{ ds }}"]
             assert not task.env_vars
+            # The configured driver options (spark-defaults.conf: the garbage collector) stay, under this --conf
+            # that replaces them; the task's own (C1-only JIT) come last.
+            options = task.conf["spark.driver.extraJavaOptions"].split()
+            assert "-XX:+UseParallelGC" in options and options[-1] == "-XX:TieredStopAtLevel=1"
             remote = spark_task(job, load_use_case("credit_default"), mode="submit-remote", task_id=f"{job}_remote")
             assert remote.env_vars == {"RISKPIPE_SPARK_CONNECT": "1"}
 

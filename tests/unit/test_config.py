@@ -52,21 +52,31 @@ def test_the_warm_servers_own_settings_reach_its_command_line_only(conf, monkeyp
     assert "spark.sql.codegen.factoryMode" not in cfg.spark.conf  # classic sessions keep code generation
 
 
-def test_the_servers_java_options_follow_its_log4j_setting(conf, monkeypatch):
-    """``spark.connect.java_options`` (``RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS``) reaches the server JVM's command line
-    after the project's log4j setting, which stays; without it the log4j setting is all there is."""
+def test_the_servers_java_options_are_the_configured_ones_then_log4j_then_its_own(conf, monkeypatch):
+    """The server JVM's command line carries ``spark.driver.extraJavaOptions`` as configured
+    (``conf/spark-defaults.conf``: the garbage collector), then the project's log4j setting, then
+    ``spark.connect.java_options`` (``RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS``), last so that it wins a conflict."""
     from jobs.lib.connect_server import server_command
+    from jobs.lib.spark import read_spark_defaults
 
     def java_options() -> str:
         command = server_command(load_settings("local", directory=conf))
         passed = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--conf")
         return passed["spark.driver.extraJavaOptions"]
 
+    log4j = f"-Dlog4j2.configurationFile=file:{conf / 'log4j2.properties'}"
+    configured = read_spark_defaults(conf / "spark-defaults.conf")["spark.driver.extraJavaOptions"]
+    assert "-XX:+UseParallelGC" in configured
     monkeypatch.delenv("RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS", raising=False)
-    assert java_options() == f"-Dlog4j2.configurationFile=file:{conf / 'log4j2.properties'}"
+    assert java_options() == f"{configured} {log4j}"
     monkeypatch.setenv("RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS", " -XX:TieredStopAtLevel=1 -Xss4m ")
-    assert java_options() == (f"-Dlog4j2.configurationFile=file:{conf / 'log4j2.properties'} "
-                              "-XX:TieredStopAtLevel=1 -Xss4m")
+    assert java_options() == f"{configured} {log4j} -XX:TieredStopAtLevel=1 -Xss4m"
+    # Without a configured value (a spark-defaults.conf that sets none), the log4j setting comes first.
+    defaults = conf / "spark-defaults.conf"
+    defaults.write_text("".join(line + "\n" for line in defaults.read_text().splitlines()
+                                if not line.startswith("spark.driver.extraJavaOptions")))
+    monkeypatch.delenv("RISKPIPE_SPARK_CONNECT_JAVA_OPTIONS")
+    assert java_options() == log4j
 
 
 def test_environment_overrides_the_lakehouse(conf, monkeypatch, tmp_path):
