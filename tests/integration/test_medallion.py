@@ -177,32 +177,3 @@ def test_rerun_of_a_date_changes_nothing(credit, spark):
     run_layers(spark, credit[0], ds)
     assert snapshot() == before
 
-
-def test_a_large_date_publishes_the_same_gold_as_a_small_one(credit, spark, tmp_path):
-    """Gold keeps a small date's events and features in memory (checkpoints) and reads a large date's where they
-    are used (``spark.connect.codegen_min_rows`` rows or more): the same features, training rows and quality
-    records either way, on the first date, whose labels (the history's, matured) join features of that date."""
-    import yaml
-
-    from jobs import gold
-    from jobs.lib import tables
-    from tests.conftest import conf_with_own_mlflow, configured
-
-    use_case = credit[0]
-    ds = DAYS[0]
-
-    def published():
-        records = [dataclasses.asdict(r) for r in gold.publish(spark, use_case, ds)]
-        return records, *(sorted(map(tuple, _read(table, ds).collect()), key=repr)
-                          for table in (tables.gold_features("credit_default"), tables.gold_training("credit_default")))
-
-    small = published()
-    conf = conf_with_own_mlflow(tmp_path)
-    base = yaml.safe_load((conf / "base.yaml").read_text())
-    base["spark"]["connect"]["codegen_min_rows"] = 1  # every date is large
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-    with configured(RISKPIPE_CONF_DIR=str(conf)):
-        large = published()
-    records, features, training = small
-    assert training and features and records[1]["rows_out"] == len(training)
-    assert large == small

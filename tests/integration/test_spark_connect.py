@@ -403,29 +403,46 @@ def test_a_large_batch_generates_code_for_its_block_and_a_small_one_does_not(spa
     assert _codegen(spark) == server
 
 
-def test_jobs_on_a_date_above_the_threshold_reconcile_and_leave_the_session_as_it_was(tmp_path, spark):
+def test_a_date_above_the_threshold_gives_the_tables_of_a_small_one_and_leaves_the_session_as_it_was(tmp_path, spark):
     """With ``spark.connect.codegen_min_rows: 1`` every date is large: bronze, silver and gold each run with code
-    generation on (bronze once its first pass has counted the events' lines), their counts reconcile, and the
-    shared session is back without code generation after each job."""
+    generation on (bronze once its first pass has counted the events' lines), and gold reads the date's events and
+    features where it uses them instead of keeping them. The tables are those the same date gives as a small one
+    (its history's labels, landed on it, join features of that date), counts reconcile, and the shared session is
+    back without code generation after each job. (In this file: other files' tests may share the session
+    meanwhile, and a large date of theirs would turn code generation on under this test's feet.)"""
     import yaml
 
     from jobs import bronze, gold, silver
+    from jobs.lib import tables
     from jobs.lib.config import load_use_case
     from jobs.replay import replay
     from tests.conftest import conf_with_own_mlflow
 
-    conf = conf_with_own_mlflow(tmp_path)
-    base = yaml.safe_load((conf / "base.yaml").read_text())
+    small_conf, large_conf = conf_with_own_mlflow(tmp_path / "small"), conf_with_own_mlflow(tmp_path / "large")
+    base = yaml.safe_load((large_conf / "base.yaml").read_text())
     base["spark"]["connect"]["codegen_min_rows"] = 1
-    (conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    (large_conf / "base.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
     landing = tmp_path / "landing"
-    replay(load_use_case("credit_default"), DS1, 1, history=False, rows_per_day=300, landing_root=str(landing))
+    replay(load_use_case("credit_default"), DS1, 1, rows_per_day=300, landing_root=str(landing))
     server = _codegen(spark)
-    with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(tmp_path / "lakehouse"),
-                    RISKPIPE_LANDING=str(landing)):
-        use_case = load_use_case("credit_default")
-        for job in (bronze.ingest, silver.refine, gold.publish):
-            records = job(spark, use_case, DS1)
-            assert records and all(r.reconciled for r in records), records
-            assert _codegen(spark) == server, job.__module__
-    assert records[0].rows_out > 0  # gold's features of the date
+
+    def run(conf: Path, lakehouse: Path) -> tuple[list, dict]:
+        with configured(RISKPIPE_CONF_DIR=str(conf), RISKPIPE_LAKEHOUSE=str(lakehouse), RISKPIPE_LANDING=str(landing)):
+            use_case = load_use_case("credit_default")
+            records = []
+            for job in (bronze.ingest, silver.refine, gold.publish):
+                records.append(job(spark, use_case, DS1))
+                assert records[-1] and all(r.reconciled for r in records[-1]), records[-1]
+                assert _codegen(spark) == server, job.__module__
+            rows = {name: _rows(spark, path, keys) for name, path, keys in [
+                        ("bronze", tables.bronze("credit_default", "events"), ["_source_file", "_row_number"]),
+                        ("silver", tables.silver("credit_default", "events"), ["_row_id"]),
+                        ("features", tables.gold_features("credit_default"), ["application_id"]),
+                        ("training", tables.gold_training("credit_default"), ["application_id"])]}
+            return records, rows
+
+    small = run(small_conf, tmp_path / "small" / "lakehouse")
+    large = run(large_conf, tmp_path / "large" / "lakehouse")
+    records, rows = small
+    assert rows["training"] and records[2][1].rows_out == len(rows["training"])  # labels joined that date's features
+    assert large == small
