@@ -93,10 +93,11 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     Spark work: the date's silver events (counted from the Delta log) are the features' input and the newest part
     of their history; on a small date they are read once and kept (:func:`jobs.lib.spark.checkpoint`), on a large
     one (``spark.connect.codegen_min_rows`` rows or more) read where used: keeping 1M wide rows cost more than
-    reading them twice (gold 16.6 s -> 11.2 s, ``benchmarks/medallion.py``, warm), while on a small date through
+    reading them twice (gold 14.8-18.8 s -> 8.7 s, ``benchmarks/medallion.py``, warm), while on a small date through
     the warm server the kept rows save planning (gold 1.27 s against 1.47 s, median of 8 runs on 500 rows). The
-    date's features are kept for their write and the labels' join; the labels joined to features are kept for the
-    training write and the refused counts; written partitions are counted from what was committed.
+    date's features likewise: kept for their write and the labels' join on a small date, read back from the
+    partition just written for the join on a large one. The labels joined to features are kept for the training
+    write and the refused counts; written partitions are counted from what was committed.
     """
     silver_events = tables.silver(use_case.name, "events")
     if not lake.exists(silver_events):
