@@ -176,4 +176,3 @@ def test_rerun_of_a_date_changes_nothing(credit, spark):
     before = snapshot()
     run_layers(spark, credit[0], ds)
     assert snapshot() == before
-
