@@ -93,7 +93,7 @@ def publish(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     Spark work: the date's silver events (counted from the Delta log) are the features' input and the newest part
     of their history; on a small date they are read once and kept (:func:`jobs.lib.spark.checkpoint`), on a large
     one (``spark.connect.codegen_min_rows`` rows or more) read where used: keeping 1M wide rows cost more than
-    reading them twice (gold 14.8-18.8 s -> 8.7 s, ``benchmarks/medallion.py``, warm), while on a small date through
+    reading them twice (gold 14.8-18.8 s -> 7.8-8.7 s, ``benchmarks/medallion.py``, warm), while on a small date through
     the warm server the kept rows save planning (gold 1.27 s against 1.47 s, median of 8 runs on 500 rows). The
     date's features likewise: kept for their write and the labels' join on a small date, read back from the
     partition just written for the join on a large one. The labels joined to features are kept for the training
