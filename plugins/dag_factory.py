@@ -91,7 +91,7 @@ def _connect_task(job: str, use_case: UseCase, task_id: str, entry: str, options
 def _submit_task(layer: str, use_case: UseCase, task_id: str, flags: list[str], remote: bool = False):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    from jobs.lib.spark import driver_java_options, read_spark_defaults
+    from jobs.lib.spark import driver_java_options, profile_conf
 
     cfg = settings()
     return SparkSubmitOperator(
@@ -103,9 +103,7 @@ def _submit_task(layer: str, use_case: UseCase, task_id: str, flags: list[str], 
         properties_file=str(cfg.conf_dir / "spark-defaults.conf"),
         # Short batch jobs: quiet driver logs, and C1-only JIT (halves a cold job's CPU on small nodes), after the
         # configured options (this --conf replaces the properties file's value).
-        conf={"spark.driver.extraJavaOptions": driver_java_options(
-            {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}, cfg,
-            "-XX:TieredStopAtLevel=1")},
+        conf={"spark.driver.extraJavaOptions": driver_java_options(profile_conf(cfg), cfg, "-XX:TieredStopAtLevel=1")},
         # Not SPARK_REMOTE: spark-submit refuses it next to the --master the provider always passes.
         env_vars={"RISKPIPE_SPARK_CONNECT": "1"} if remote else None,
         doc_md=f"`jobs/{layer}.py` for `{use_case.name}` on `{{{{ ds }}}}` (see the module docstring).",

@@ -137,9 +137,9 @@ def _log_tail(log: Path) -> str:
 def server_conf(cfg: Settings) -> dict[str, str]:
     """The Spark settings the server starts with, which every new session on it starts from:
     ``conf/spark-defaults.conf``, then the profile's ``spark.conf``, then the server's own ``spark.connect.conf``."""
-    from jobs.lib.spark import read_spark_defaults
+    from jobs.lib.spark import profile_conf
 
-    return {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf, **cfg.spark.connect.conf}
+    return {**profile_conf(cfg), **cfg.spark.connect.conf}
 
 
 def server_command(cfg: Settings) -> list[str]:

@@ -40,11 +40,15 @@ def read_spark_defaults(path: Path) -> dict[str, str]:
     return conf
 
 
+def profile_conf(cfg: Settings) -> dict[str, str]:
+    """The Spark settings of the profile: ``conf/spark-defaults.conf``, then the profile's ``spark.conf`` over it."""
+    return {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}
+
+
 def driver_java_options(conf: Mapping[str, str], cfg: Settings, *extra: str) -> str:
     """``spark.driver.extraJavaOptions`` for a JVM the project starts with ``spark-submit`` (the warm server, a
-    spark-submitted task): the configured value (``conf``: ``conf/spark-defaults.conf`` and the profile's
-    ``spark.conf``, e.g. the garbage collector), the project's log4j settings, then ``extra``; where two options
-    conflict the JVM takes the later one."""
+    spark-submitted task): the configured value (``conf``, e.g. :func:`profile_conf`: the garbage collector), the
+    project's log4j settings, then ``extra``; where two options conflict the JVM takes the later one."""
     log4j = f"-Dlog4j2.configurationFile=file:{cfg.conf_dir / 'log4j2.properties'}"
     options = [conf.get("spark.driver.extraJavaOptions", ""), log4j, *extra]
     return " ".join(o.strip() for o in options if o and o.strip())
@@ -337,7 +341,7 @@ def _classic(app_name: str | None, cfg: Settings) -> SparkSession:
     builder = SparkSession.builder.appName(app_name or cfg.spark.app_name)
     if not submitted.contains("spark.master"):
         builder = builder.master(cfg.spark.master)
-    conf = {**read_spark_defaults(cfg.conf_dir / "spark-defaults.conf"), **cfg.spark.conf}
+    conf = profile_conf(cfg)
     conf.setdefault("spark.ui.enabled", str(cfg.spark.ui_enabled).lower())
     conf.setdefault("spark.sql.warehouse.dir", f"{cfg.paths.lakehouse}/_warehouse")
     for key, value in conf.items():
