@@ -160,6 +160,11 @@ def test_cast_step_equals_normalising_every_cell_with_the_regex_then_casting(spa
               "NaN", "true", "1\u00a02"]
     schema = {"s": "string", "i": "int", "d": "double", "dt": "date", "b": "boolean"}
     rows = [(v, v, v, v, v, f"f.csv:{n}") for n, v in enumerate(values)]
+    # Mixed rows too: the guards are per row (one value's tab or double space sends the whole row down the slow
+    # path), so a row must also mix values that need normalising with values that do not.
+    rows += [tuple(values[(n + 7 * k) % len(values)] for k in range(5)) + (f"m.csv:{n}",) for n in range(len(values))]
+    rows += [("a  b", "12", "3.5", "2026-01-05", "true", "x.csv:0"), ("a b", "\t12", " 1e3 ", "2026-01-05", "true", "x.csv:1"),
+             ("é\x0bü", " 1 ", "1  2", "2026 -01-05", "x", "x.csv:2")]
     frame = spark.createDataFrame(rows, "s string, i string, d string, dt string, b string, _row_id string")
     def comparable(rows):  # NaN != NaN: compare it as text
         return {r["_row_id"]: {k: "NaN" if isinstance(v, float) and math.isnan(v) else v for k, v in r.asDict().items()}
@@ -180,4 +185,5 @@ def test_cast_step_equals_normalising_every_cell_with_the_regex_then_casting(spa
     expected = comparable(expected.collect())
     assert got == expected
     assert expected["f.csv:2"]["i"] == 12 and expected["f.csv:18"]["s"] == "a b"  # the cases are live
+    assert expected["x.csv:0"]["s"] == "a b" and expected["x.csv:1"]["i"] == 12 and expected["x.csv:2"]["s"] == "é ü"
     assert sum(r["_type_error"] is not None for r in expected.values()) > 5
