@@ -53,87 +53,79 @@ META = ["_row_id", "_batch_id", "_source_file", "_row_number", "_ingest_time"]
 WHITESPACE = "\t\n\r\x0b\f"  # what Java's \\s matches besides the space
 
 
-def _row_flags(columns: Sequence[Column]) -> tuple[Column, Column]:
-    """Two flags per row: whether any of ``columns`` holds a whitespace character other than the space, and whether
-    any holds two spaces in a row. One search each in the row's values joined by a separator that is neither
-    (``\\x01``), instead of one per cell: 23 columns x 6 searches were 3.6 s of 1M rows on 2 cores."""
+def _normalised(column: Column) -> Column:
+    """The plain definition of a normalised value, ``nullif(regexp_replace(trim(c), '\\s+', ' '), '')``: for the
+    few cells whose value as received does not cast (a regex per cell of every row was most of the cast step's time:
+    1M rows x 25 columns, 2 cores, 35 s vs 14 s)."""
     from pyspark.sql import functions as F
 
-    joined = F.concat_ws("\x01", *columns)
-    special = F.lit(False)
+    return F.nullif(F.regexp_replace(F.trim(column), r"\s+", " "), F.lit(""))
+
+
+def _flagged(joined: Column) -> Column:
+    """Whether any of the row's values (``joined``: :func:`_joined`) holds a whitespace character other than the
+    space, or two spaces in a row: the rows whose values :func:`_cleaned` normalises with the regex. Searched once
+    in the row's values, not in each cell (23 columns x 6 searches were 3.6 s of 1M rows on 2 cores)."""
+    flagged = joined.contains("  ")
     for char in WHITESPACE:
-        special = special | joined.contains(char)
-    return special, joined.contains("  ")
+        flagged = flagged | joined.contains(char)
+    return flagged
 
 
-def _spaced(column: Column, special: Column) -> Column:
-    """Trimmed, with the whitespace characters other than the space turned into spaces: step 1 of normalising a
-    value as ``nullif(regexp_replace(trim(c), '\\s+', ' '), '')`` does, without a regex on every cell (the per-cell
-    regex was most of the cast step's time: 1M rows x 25 columns, 2 cores, 35 s vs 14 s).
-
-    ``translate`` runs only in rows whose ``special`` flag (:func:`_row_flags`) says a value holds one of those
-    characters (few): Spark's ``translate`` looks every character up in a map, one substring each, and on 15
-    string columns x 1M rows took 5.2 s, against 0.8 s for ``trim``."""
+def _joined(columns: Sequence[Column]) -> Column:
+    """The values joined by a separator that is no whitespace (``\\x01``), for :func:`_flagged`."""
     from pyspark.sql import functions as F
 
-    trimmed = F.trim(column)
-    return F.when(special, F.translate(trimmed, WHITESPACE, " " * len(WHITESPACE))).otherwise(trimmed)
+    return F.concat_ws("\x01", *columns)
 
 
-def _collapsed(spaced: Column, may_repeat: Column) -> Column:
-    """Runs of spaces as one, empty → null: step 2 of normalising (:func:`_spaced` is step 1); only a value holding
-    two spaces in a row, in a row whose ``may_repeat`` flag says one may, goes through ``regexp_replace``."""
+def _cleaned(column: Column, flagged: Column) -> Column:
+    """``column`` normalised (:func:`_normalised`): with the regex in the rows ``flagged`` (few), as ``trim``
+    and empty → null in the others, where the regex would change nothing else (no whitespace but single spaces)."""
     from pyspark.sql import functions as F
 
-    repeated = may_repeat & spaced.contains("  ")
-    collapsed = F.when(repeated, F.regexp_replace(spaced, " +", " ")).otherwise(spaced)
-    return F.nullif(collapsed, F.lit(""))
+    return F.when(flagged, _normalised(column)).otherwise(F.nullif(F.trim(column), F.lit("")))
 
 
 def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequence[str] = ()) -> DataFrame:
     """Typed columns plus ``_type_error`` (first column whose value does not cast, with the value).
 
-    String columns are normalised (:func:`_spaced`, then :func:`_collapsed`), but ``text_columns`` (free text:
-    notes, addresses) are kept byte for byte as received, line breaks and spacing included. Other columns are cast
-    from the value as received (a cast ignores surrounding whitespace, so where it succeeds it gives the normalised
-    value's cast); only where it does not (null, empty or malformed cells: few) is the normalised value cast, and
-    quoted in the error. The result is that of normalising every cell first, without normalising the cells that
-    cast.
+    String columns are normalised (:func:`_cleaned`), but ``text_columns`` (free text: notes, addresses) are kept
+    byte for byte as received, line breaks and spacing included. Other columns are cast from the value as received
+    (a cast ignores surrounding whitespace, so where it succeeds it gives the normalised value's cast); only where
+    it does not (null, empty or malformed cells: few) is the value normalised (:func:`_normalised`), cast again,
+    and quoted in the error. The result is that of normalising every cell first
+    (tests/integration/test_bad_input.py), without the regex on the cells that do not need it.
 
-    Built as four projections, each step's value a column the next one reads (Spark does not merge projections
-    where that would compute a value twice). As one expression per column, each step nests its input two or
-    three times: with the guarded ``translate`` of :func:`_spaced`, the code Spark generated for 23 columns was
-    too large for Janino to compile (Spark logs the failure and falls back). 1M rows x 23 columns, 2 cores, best
-    of 2 in one JVM, with ``spark.sql.codegen.hugeMethodLimit 8000`` (``conf/spark-defaults.conf``): 16.8 s for
-    the previous single expressions (``translate`` on every value), 9.9 s now."""
+    One projection: the row's flag and the typed values are each used several times in it, and Spark computes
+    them once (common subexpressions). Its code is too large for whole-stage code generation (Spark falls back to
+    a compiled projection, with ``spark.sql.codegen.hugeMethodLimit 8000`` from ``conf/spark-defaults.conf``);
+    projections in a chain, each step a column the next one reads, fell back the same way and copied every row
+    once per projection. 1M rows x 23 columns (15 strings), 2 cores, best of 3 in one JVM, reading bronze alone
+    1.0 s: 8.8 s before (every cell trimmed and searched for whitespace, four projections), 6.1 s with the search
+    once per row, 5.4 s with the typed columns normalised only where they do not cast, 4.6 s as one projection.
+    Of those 4.6 s the row's search takes about 1.2 s (``contains`` scans the joined values once per character).
+    """
     from pyspark.sql import functions as F
 
     passthrough = [c for c in bronze.columns if c.startswith("_") or c == "ds"]
-    cleaned = [c for c in schema if c not in text_columns]
-    # Column c by name: its value as received up to the cast projection, its typed value after it.
+    strings = [c for c in schema if c not in text_columns and schema[c] == "string"]
+    checked = [c for c in schema if c not in text_columns and schema[c] != "string"]  # a value can fail to cast
     named = {c: F.col(f"`{c}`") for c in schema}
-    step = {c: f"__n{i}" for i, c in enumerate(cleaned)}  # the step's value of column c
-    special, double = _row_flags([named[c] for c in cleaned])
-    flagged = bronze.select(*named.values(), *passthrough, special.alias("__ws"), double.alias("__dbl"))
-    spaced = flagged.select(*named.values(), *passthrough, F.col("__ws"), F.col("__dbl"),
-                            *[_spaced(named[c], F.col("__ws")).alias(step[c]) for c in cleaned])
-    may_repeat = F.col("__ws") | F.col("__dbl")  # a run of spaces is in the value received or made by _spaced
-    clean = spaced.select(*named.values(), *passthrough,
-                          *[_collapsed(F.col(step[c]), may_repeat).alias(step[c]) for c in cleaned])
+    flagged = _flagged(_joined([named[c] for c in strings])) if strings else F.lit(False)
     typed: dict[str, Column] = {}
     for c, t in schema.items():
         if c in text_columns:
             typed[c] = named[c]
         elif t == "string":
-            typed[c] = F.col(step[c])
-        else:
-            typed[c] = F.coalesce(named[c].try_cast(t), F.col(step[c]).try_cast(t))
-    checked = [c for c in cleaned if schema[c] != "string"]  # the columns a value can fail to cast in
-    cast = clean.select(*[typed[c].alias(c) for c in schema], *passthrough, *[F.col(step[c]) for c in checked])
-    errors = [F.when(named[c].isNull() & F.col(step[c]).isNotNull(),  # typed null, normalised value not
-                     F.format_string(f"type: {c} = '%s' is not {schema[c]}", F.col(step[c]))) for c in checked]
+            typed[c] = _cleaned(named[c], flagged)
+        else:  # coalesce evaluates its second value only where the first is null
+            typed[c] = F.coalesce(named[c].try_cast(t), _normalised(named[c]).try_cast(t))
+    errors = [F.when(typed[c].isNull() & named[c].isNotNull(),
+                     F.concat(F.lit(f"type: {c} = '"), _normalised(named[c]), F.lit(f"' is not {schema[c]}")))
+              for c in checked]
     error = F.coalesce(*errors) if errors else F.lit(None).cast("string")
-    return cast.select(*named.values(), *passthrough, error.alias("_type_error"))
+    return bronze.select(*[typed[c].alias(c) for c in schema], *passthrough, error.alias("_type_error"))
 
 
 def dedup_rank(df: DataFrame, keys: Sequence[str], among: Column | None = None) -> Column:
