@@ -54,9 +54,10 @@ WHITESPACE = "\t\n\r\x0b\f"  # what Java's \\s matches besides the space
 
 
 def _normalised(column: Column) -> Column:
-    """The plain definition of a normalised value, ``nullif(regexp_replace(trim(c), '\\s+', ' '), '')``: for the
-    few cells whose value as received does not cast (a regex per cell of every row was most of the cast step's time:
-    1M rows x 25 columns, 2 cores, 35 s vs 14 s)."""
+    """The plain definition of a normalised value, ``nullif(regexp_replace(trim(c), '\\s+', ' '), '')``: only for
+    the few cells that need it (typed values that do not cast as received, string values in rows :func:`_flagged`
+    holds for); a regex per cell of every row was most of the cast step's time (1M rows x 25 columns, 2 cores,
+    35 s vs 14 s)."""
     from pyspark.sql import functions as F
 
     return F.nullif(F.regexp_replace(F.trim(column), r"\s+", " "), F.lit(""))
