@@ -63,21 +63,18 @@ def _normalised(column: Column) -> Column:
     return F.nullif(F.regexp_replace(F.trim(column), r"\s+", " "), F.lit(""))
 
 
-def _flagged(joined: Column) -> Column:
-    """Whether any of the row's values (``joined``: :func:`_joined`) holds a whitespace character other than the
-    space, or two spaces in a row: the rows whose values :func:`_cleaned` normalises with the regex. Searched once
-    in the row's values, not in each cell (23 columns x 6 searches were 3.6 s of 1M rows on 2 cores)."""
+def _flagged(columns: Sequence[Column]) -> Column:
+    """Whether any of ``columns`` holds a whitespace character other than the space, or two spaces in a row: the
+    rows whose values :func:`_cleaned` normalises with the regex. Searched once in the row's values joined by a
+    separator that is no whitespace (``\\x01``), not in each cell (23 columns x 6 searches were 3.6 s of 1M rows on
+    2 cores)."""
+    from pyspark.sql import functions as F
+
+    joined = F.concat_ws("\x01", *columns)
     flagged = joined.contains("  ")
     for char in WHITESPACE:
         flagged = flagged | joined.contains(char)
     return flagged
-
-
-def _joined(columns: Sequence[Column]) -> Column:
-    """The values joined by a separator that is no whitespace (``\\x01``), for :func:`_flagged`."""
-    from pyspark.sql import functions as F
-
-    return F.concat_ws("\x01", *columns)
 
 
 def _cleaned(column: Column, flagged: Column) -> Column:
@@ -113,7 +110,7 @@ def cast_to_schema(bronze: DataFrame, schema: dict[str, str], text_columns: Sequ
     strings = [c for c in schema if c not in text_columns and schema[c] == "string"]
     checked = [c for c in schema if c not in text_columns and schema[c] != "string"]  # a value can fail to cast
     named = {c: F.col(f"`{c}`") for c in schema}
-    flagged = _flagged(_joined([named[c] for c in strings])) if strings else F.lit(False)
+    flagged = _flagged([named[c] for c in strings]) if strings else F.lit(False)
     typed: dict[str, Column] = {}
     for c, t in schema.items():
         if c in text_columns:
