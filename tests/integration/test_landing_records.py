@@ -137,6 +137,27 @@ def test_an_unterminated_quote_quarantines_the_rest_of_the_file_and_counts_recon
     assert (quality.rows_in, quality.rows_out, quality.quarantined) == (10, 5, 5) and quality.reconciled
 
 
+def test_a_quote_inside_a_field_is_text_and_a_record_it_splits_into_more_fields_is_quarantined_whole(
+        crm, lakehouse, spark):
+    ds = "2026-04-03"
+    good = [_row(i, ds) for i in range(3)]
+    # A quote that does not start a field opens nothing: "Be\"rn" is text, and in ' "Bern, Ost"' (a space first)
+    # the comma splits, so that record has 7 fields: whole in quarantine, no value dropped or shifted in bronze.
+    stray = f'N-{ds}-0091,{ds},C001,2.5,Be"rn,said "hi" twice'
+    split = f'N-{ds}-0090,{ds},C001,1.5, "Bern, Ost",note'
+    write_landing(lakehouse, NAME, "events", ds, _csv([COLUMNS] + good, terminator="\n") + stray + "\n" + split + "\n")
+
+    run_layers(spark, crm, ds, layers=("bronze",))
+
+    assert [[r[c] for c in COLUMNS] for r in _bronze(ds)] == good + [
+        [f"N-{ds}-0091", ds, "C001", "2.5", 'Be"rn', 'said "hi" twice']]
+    bad = _quarantine(ds)
+    assert [(r.row_number, r.rule, r.reason, r.raw) for r in bad] == [
+        (6, "field_count", "field_count: expected 6 fields, got 7", split)]
+    quality = _quality(ds)["events"]
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (5, 4, 1) and quality.reconciled
+
+
 def test_a_latin1_file_lands_its_accents_under_its_encoding_and_is_quarantined_per_record_under_utf8(
         crm, lakehouse, spark):
     ds_latin, ds_utf8 = "2026-04-03", "2026-04-04"
