@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import posixpath
 import re
 import sys
 from collections.abc import Sequence
@@ -76,7 +77,7 @@ def landing_files(folder: str) -> list[str] | None:
 
 @dataclass
 class Landed:
-    """A stream's landing files read as text: ``lines`` (value, file_path, file_time, line_number; every physical
+    """A stream's landing files read as text: ``lines`` (value, file_name, file_time, line_number; every physical
     line, the header included), how many there are, each file's header line, and the files whose quoted fields
     hold line breaks (their records span lines and are stitched back together by :func:`landing_records`)."""
 
@@ -123,61 +124,128 @@ def _decoded(value, encoding: str):
     return F.translate(latin1, "".join(map(chr, range(128, 256))), table)
 
 
-def read_lines(spark: SparkSession, files: Sequence[str], delimiter: str = ",", encoding: str = "utf-8") -> Landed:
-    """Every line of the files with its file, 1-based line number and the file's modification time; also the
-    number of lines, each file's first line (its header) and the files with multi-line records.
+def read_headers(files: Sequence[str], encoding: str = "utf-8") -> dict[str, str]:
+    """Each file's first line (its header), by file name, decoded (bytes invalid in ``encoding`` become U+FFFD);
+    files without a byte are left out. The driver reads the first few KB of each file (``*.gz`` decompressed)."""
+    header_of = {}
+    for path in files:
+        fs, local = filesystem(path)
+        head = b""
+        with fs.open_input_stream(local, compression="detect") as stream:
+            while b"\n" not in head:
+                chunk = stream.read(1 << 16)
+                if not chunk:
+                    break
+                head += chunk
+        if head:
+            header_of[posixpath.basename(path)] = head.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    return header_of
 
-    Lines end at LF (a CRLF line keeps its CR until its record is assembled, so a line break inside a quoted
-    field stays byte for byte). ``*.gz`` files are decompressed on the fly.
 
-    Line numbers without sorting: Spark reads a file in splits (``_metadata.file_block_start``) and a line
-    belongs to the split it starts in, so a file's lines are its splits' lines in split order. One small
-    aggregate gives each split's line count and first row id (``monotonically_increasing_id`` grows by one
-    along a split); a line's number is then the lines of the file's earlier splits plus its place in its own
-    split. (A window numbering rows per file puts a whole file in one task and sorts it.) The same aggregate
-    counts the lines that leave a quoted field open: files without any need no stitching. Only a line with an odd
-    number of quotes goes through that regex: an RFC 4180 record holds an even number (a quoted field opens and
-    closes, a quote inside is doubled), so a line with an even number can leave a field open only if it also
-    holds a stray quote inside an unquoted field, which RFC 4180 forbids. The count is a split on the quote,
-    which Spark does on the bytes; a regex first decodes each line into a Java string (1M lines, half of them
-    with a quoted field: the aggregate 1.9-2.2 s -> 0.8-1.1 s). A file missed so (stray quotes and a line break
-    in a quoted field on the same line) is read line by line: its records' lines go to quarantine as
-    ``field_count`` rows, none lost.
+def text_lines(spark: SparkSession, files: Sequence[str], encoding: str = "utf-8") -> DataFrame:
+    """Every line of the files, not yet numbered: value, file_name, file_time (the file's modification time),
+    ``_block`` (the start of the split it was read in) and ``_order`` (its row id, one more than the line before it
+    in the split). Lines end at LF: a CRLF line keeps its CR until its record is assembled, so a line break inside
+    a quoted field stays byte for byte. ``*.gz`` files are decompressed on the fly. A landing folder's file names
+    are unique, so a file is known by its name."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.option("lineSep", "\n").text(list(files))
+            .select(_decoded(F.col("value"), encoding).alias("value"),
+                    F.col("_metadata.file_name").alias("file_name"),
+                    F.col("_metadata.file_modification_time").alias("file_time"),
+                    F.col("_metadata.file_block_start").alias("_block"))
+            .withColumn("_order", F.monotonically_increasing_id()))
+
+
+def opens_a_quote(delimiter: str):
+    """True for a line that starts outside quotes and ends inside a quoted field (its record goes on).
+
+    Only a line with an odd number of quotes goes through the regex (:func:`quote_patterns`): an RFC 4180 record
+    holds an even number (a quoted field opens and closes, a quote inside is doubled), so a line with an even number
+    can leave a field open only if it also holds a stray quote inside an unquoted field, which RFC 4180 forbids.
+    The count is a split on the quote, which Spark does on the bytes; a regex first decodes each line into a Java
+    string (1M lines, half of them with a quoted field: 1.9-2.2 s -> 0.8-1.1 s for a pass over them). A file
+    missed so (stray quotes and a line break in a quoted field on the same line) is read line by line: its
+    records' lines go to quarantine as ``field_count`` rows, none lost.
     """
     from pyspark.sql import functions as F
 
-    opens = quote_patterns(delimiter)["opens"]
-    raw = (spark.read.option("lineSep", "\n").text(list(files))
-           .select(_decoded(F.col("value"), encoding).alias("value"),
-                   F.col("_metadata.file_path").alias("file_path"),
-                   F.col("_metadata.file_modification_time").alias("file_time"),
-                   F.col("_metadata.file_block_start").alias("_block"))
-           .withColumn("_order", F.monotonically_increasing_id()))
-    odd_quotes = F.size(F.split(F.col("value"), '"', -1)) % 2 == 0
-    opener = F.col("value").contains('"') & odd_quotes & F.col("value").rlike(opens)
-    splits = (raw.groupBy("file_path", "_block")
+    value = F.col("value")
+    odd_quotes = F.size(F.split(value, '"', -1)) % 2 == 0
+    return value.contains('"') & odd_quotes & value.rlike(quote_patterns(delimiter)["opens"])
+
+
+@dataclass
+class Numbering:
+    """What one aggregate over a stream's unnumbered lines tells (:func:`number_lines`)."""
+
+    offsets: list[tuple[str, int, int]]  # (file_name, _block, what _order adds up to the line number)
+    n_lines: int
+    files: list[str]  # files with at least one line (the header)
+    multiline_files: list[str]
+
+
+def number_lines(lines: DataFrame, delimiter: str, first_lines: bool = False) -> tuple[Numbering, dict[str, str]]:
+    """Line numbers without sorting, from one small aggregate over :func:`text_lines`; also which files hold
+    multi-line records and (``first_lines``) each file's first line.
+
+    Spark reads a file in splits (``_block``) and a line belongs to the split it starts in, so a file's lines are
+    its splits' lines in split order. The aggregate gives each split's line count and first row id; a line's
+    number is then the lines of the file's earlier splits plus its place in its own split. (A window numbering
+    rows per file puts a whole file in one task and sorts it.) It also counts the lines that leave a quoted field
+    open (:func:`opens_a_quote`, or the boolean column ``_opens`` when ``lines`` has it): files without any need
+    no stitching.
+    """
+    from pyspark.sql import functions as F
+
+    opener = F.col("_opens") if "_opens" in lines.columns else opens_a_quote(delimiter)
+    extra = [F.min_by("value", "_order").alias("first_line")] if first_lines else []
+    splits = (lines.groupBy("file_name", "_block")
               .agg(F.min("_order").alias("first"), F.count(F.lit(1)).alias("n"),
-                   F.min_by("value", "_order").alias("first_line"),
-                   F.count(F.when(opener, 1)).alias("openers"))
+                   F.count(F.when(opener, 1)).alias("openers"), *extra)
               .collect())
-    base, headers, seen, total, multiline = [], {}, {}, 0, set()
-    for split in sorted(splits, key=lambda r: (r["file_path"], r["_block"])):
-        done = seen.get(split["file_path"], 0)
-        if done == 0:
-            headers[split["file_path"]] = split["first_line"]
-        base.append((split["file_path"], split["_block"], done + 1 - split["first"]))
-        seen[split["file_path"]] = done + split["n"]
-        total += split["n"]
+    offsets, headers, seen, multiline = [], {}, {}, set()
+    for split in sorted(splits, key=lambda r: (r["file_name"], r["_block"])):
+        done = seen.get(split["file_name"], 0)
+        if done == 0 and first_lines:
+            headers[split["file_name"]] = split["first_line"]
+        offsets.append((split["file_name"], split["_block"], done + 1 - split["first"]))
+        seen[split["file_name"]] = done + split["n"]
         if split["openers"]:
-            multiline.add(split["file_path"])
-    offsets = spark.createDataFrame(base, "file_path string, _block bigint, _base bigint")
-    lines = (raw.join(F.broadcast(offsets), ["file_path", "_block"])
-             .select("value", "file_path", "file_time", (F.col("_order") + F.col("_base")).alias("line_number")))
-    return Landed(lines, total, headers, sorted(multiline))
+            multiline.add(split["file_name"])
+    return Numbering(offsets, sum(seen.values()), sorted(seen), sorted(multiline)), headers
+
+
+def numbered(lines: DataFrame, numbering: Numbering) -> DataFrame:
+    """``lines`` with their ``line_number`` (1-based; the header is line 1)."""
+    from pyspark.sql import functions as F
+
+    offsets = lines.sparkSession.createDataFrame(numbering.offsets, "file_name string, _block bigint, _base bigint")
+    return (lines.join(F.broadcast(offsets), ["file_name", "_block"])
+            .withColumn("line_number", F.col("_order") + F.col("_base")))
+
+
+def read_lines(spark: SparkSession, files: Sequence[str], delimiter: str = ",", encoding: str = "utf-8") -> Landed:
+    """Every line of the files with its file, 1-based line number and the file's modification time; also the
+    number of lines, each file's first line (its header) and the files with multi-line records
+    (:func:`text_lines`, :func:`number_lines`)."""
+    raw = text_lines(spark, files, encoding)
+    numbering, headers = number_lines(raw, delimiter, first_lines=True)
+    lines = numbered(raw, numbering).select("value", "file_name", "file_time", "line_number")
+    return Landed(lines, numbering.n_lines, headers, numbering.multiline_files)
+
+
+def _without_cr():
+    """``value`` less one CR before its end (CRLF files); string functions only, so invalid UTF-8 bytes stay."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.col("value").endswith("\r"), F.expr("substring(value, 1, length(value) - 1)")) \
+        .otherwise(F.col("value"))
 
 
 def landing_records(landed: Landed, delimiter: str) -> DataFrame:
-    """The landing records: value, file_path, file_time, line_number (the record's first line), ``lines`` (how
+    """The landing records: value, file_name, file_time, line_number (the record's first line), ``lines`` (how
     many physical lines it spans) and ``unterminated`` (a reason, or null).
 
     Files without an open quote at a line end (nearly all) map line to record. In the others, the quoting state
@@ -193,21 +261,19 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
     from jobs.lib.spark import checkpoint
 
     lines = landed.lines
-    # One CR before the LF goes (CRLF files); string functions only, so invalid UTF-8 bytes stay as they are.
-    strip_cr = F.when(F.col("value").endswith("\r"), F.expr("substring(value, 1, length(value) - 1)")) \
-        .otherwise(F.col("value"))
+    strip_cr = _without_cr()
     if not landed.multiline_files:
-        return lines.select(strip_cr.alias("value"), "file_path", "file_time", "line_number",
+        return lines.select(strip_cr.alias("value"), "file_name", "file_time", "line_number",
                             F.lit(1).alias("lines"), F.lit(None).cast("string").alias("unterminated"))
-    single = lines.where(~F.col("file_path").isin(landed.multiline_files)).select(
-        strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
+    single = lines.where(~F.col("file_name").isin(landed.multiline_files)).select(
+        strip_cr.alias("value"), "file_name", "file_time", "line_number", F.lit(1).alias("lines"),
         F.lit(None).cast("string").alias("unterminated"))
 
     pattern = quote_patterns(delimiter)
     file_index = F.lit(None).cast("int")
     for i, path in enumerate(landed.multiline_files):
-        file_index = F.when(F.col("file_path") == path, F.lit(i)).otherwise(file_index)
-    multi = lines.where(F.col("file_path").isin(landed.multiline_files)).withColumn("_file", file_index)
+        file_index = F.when(F.col("file_name") == path, F.lit(i)).otherwise(file_index)
+    multi = lines.where(F.col("file_name").isin(landed.multiline_files)).withColumn("_file", file_index)
     # Only lines holding a quote can change the state, so the scan sorts those alone, narrowed to the file index,
     # the line number and two flags: the state after the line when it starts outside / inside quotes.
     order = Window.partitionBy("_file").orderBy("line_number")
@@ -242,15 +308,15 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
               .withColumn("_tail_from", tail_from))
     in_tail = F.coalesce(F.col("line_number") >= F.col("_tail_from"), F.lit(False))
     one_line = marked.where(F.col("_start").isNull()).select(
-        strip_cr.alias("value"), "file_path", "file_time", "line_number", F.lit(1).alias("lines"),
+        strip_cr.alias("value"), "file_name", "file_time", "line_number", F.lit(1).alias("lines"),
         F.when(in_tail, F.format_string(
             "unterminated_quote: the quoted field opened on line %d is not closed by the end of the file; the rest "
             "of the file is quarantined line by line", "_tail_from")).alias("unterminated"))
     parts = F.array_sort(F.collect_list(F.struct("line_number", "value")))
-    stitched = (marked.where(F.col("_start").isNotNull()).groupBy("file_path", F.col("_start").alias("line_number"))
+    stitched = (marked.where(F.col("_start").isNotNull()).groupBy("file_name", F.col("_start").alias("line_number"))
                 .agg(F.array_join(F.transform(parts, lambda p: p["value"]), "\n").alias("value"),
                      F.first("file_time").alias("file_time"), F.count(F.lit(1)).alias("lines"))
-                .select(strip_cr.alias("value"), "file_path", "file_time", "line_number", "lines",
+                .select(strip_cr.alias("value"), "file_name", "file_time", "line_number", "lines",
                         F.lit(None).cast("string").alias("unterminated")))
     return single.unionByName(one_line).unionByName(stitched)
 
@@ -291,50 +357,47 @@ def check_headers(headers: dict[str, str], columns: Sequence[str], required: set
     return found_by_file, refused, changed
 
 
-def parse(recs: DataFrame, columns: Sequence[str], source: Source, landing_root: str, ds: str, batch: str,
-          found_by_file: dict[str, list[str]], refused: dict[str, str],
-          ) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Split landing records (:func:`landing_records`) into bronze rows and quarantine rows (with reason and rule).
+def check(records: DataFrame, columns: Sequence[str], source: Source, source_files: dict[str, str],
+          found_by_file: dict[str, list[str]], refused: dict[str, str]) -> DataFrame:
+    """Landing records (value, file_name, ``unterminated``; :func:`landing_records`) with their fields as parsed
+    (``_f``, in schema order), the ``reason`` to quarantine them (null when good) and ``_source_file`` (the path
+    relative to the landing root, from ``source_files``, by file name). Other columns are kept. The record's text
+    (``value``) is kept only where it goes to quarantine: the checked records are persisted, and the day's text
+    again next to its fields would double what they hold.
 
     ``found_by_file``/``refused``: each file's header columns and the files refused (:func:`check_headers`).
-    Also returns the checked records (every record after the header, its fields as parsed and its ``reason``,
-    null when good): both outputs read it, so the caller may persist it.
-
     Spark's CSV parser (``from_csv``, RFC 4180: a doubled quote inside quotes is one quote) splits each record
-    once, with its own file's header order, and judges its field count in the same pass: a record it does not
-    split into exactly the header's fields is a ``field_count`` row, so no value is ever dropped or shifted
-    (a quote that does not open a field, as in ``1.5, "Bern, Ost"``, is text, and its comma splits). Only those
-    rows count their fields for the message (:func:`_field_count`).
+    once, with its own file's header order (new columns dropped, missing ones null when the policy allows), and
+    judges its field count in the same pass: a record it does not split into exactly the header's fields is a
+    ``field_count`` row, so no value is ever dropped or shifted (a quote that does not open a field, as in
+    ``1.5, "Bern, Ost"``, is text, and its comma splits). Only those rows count their fields for the message.
     """
     from pyspark.sql import functions as F
 
     expected = list(columns)
-    # Each file's path relative to the landing root, looked up (a regex per record cost 0.6 s for 1M records).
-    relative = F.create_map(*[F.lit(part) for path in found_by_file
-                              for part in (path, _relative(path, landing_root))])[F.col("file_path")]
-    body = recs.where("line_number > 1")
+    name = F.col("file_name")
     header_problem = F.lit(None).cast("string")
-    for path, problem in refused.items():
-        header_problem = F.when(F.col("file_path") == path, F.lit(problem)).otherwise(header_problem)
+    for file, problem in refused.items():
+        header_problem = F.when(name == file, F.lit(problem)).otherwise(header_problem)
     n_fields = F.lit(len(expected))
-    for path, found in found_by_file.items():
+    for file, found in found_by_file.items():
         if len(found) != len(expected):
-            n_fields = F.when(F.col("file_path") == path, F.lit(len(found))).otherwise(n_fields)
-    # One parse per header order (files with the same header share it), its fields in schema order: new columns
-    # dropped, missing ones null (when the policy allows). ``_malformed``: the record, when its field count is off.
+            n_fields = F.when(name == file, F.lit(len(found))).otherwise(n_fields)
+    # One parse per header order (files with the same header share it). ``_malformed``: the record, when the
+    # parser does not split it into the header's number of fields.
     by_header: dict[tuple[str, ...], list[str]] = {}
-    for path, found in found_by_file.items():
-        if path not in refused:
-            by_header.setdefault(tuple(found), []).append(path)
+    for file, found in found_by_file.items():
+        if file not in refused:
+            by_header.setdefault(tuple(found), []).append(file)
     fields = F.lit(None).cast("struct<" + ", ".join(f"`{c}`: string" for c in [*expected, "_malformed"]) + ">")
-    for found, paths in by_header.items():
+    for found, files in by_header.items():
         ddl = ", ".join([*(f"`c{i}` STRING" for i in range(len(found))), "_malformed STRING"])
         parsed = F.from_csv("value", ddl, {"sep": source.delimiter, "escape": '"', "mode": "PERMISSIVE",
                                            "nullValue": "", "columnNameOfCorruptRecord": "_malformed"})
         in_order = F.struct(*[(parsed[f"c{found.index(c)}"] if c in found else F.lit(None).cast("string")).alias(c)
                               for c in expected], parsed["_malformed"].alias("_malformed"))
         fields = in_order if len(by_header) == 1 and not refused else \
-            F.when(F.col("file_path").isin(paths), in_order).otherwise(fields)
+            F.when(name.isin(files), in_order).otherwise(fields)
     if source.encoding == "utf-8":
         bad_encoding = ~F.is_valid_utf8("value")
         encoding_reason = "encoding: record is not valid UTF-8"
@@ -348,15 +411,22 @@ def parse(recs: DataFrame, columns: Sequence[str], source: Source, landing_root:
         .when(F.trim("value") == "", F.lit("blank_line: empty line"))
         .when(F.col("_f._malformed").isNotNull(), _field_count_reason(n_fields, source.delimiter))
     )
-    rule = F.regexp_extract("reason", r"^([a-z_]+):", 1)
+    # A file's relative path is looked up (a regex per record cost 0.6 s for 1M records).
+    relative = F.create_map(*[F.lit(part) for item in source_files.items() for part in item])[name]
     # The parse is a column of its own, so Spark runs it once per record (not once per field it is read from).
-    # The record's text is kept only where it goes to quarantine: the checked records are persisted, a day's text
-    # again next to its fields would double what they hold.
-    checked = (body.withColumn("_f", fields)
-               .select("value", "file_path", "file_time", "line_number", "lines", "_f", reason.alias("reason"),
-                       relative.alias("_source_file"))
-               .withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value"))))
+    return (records.withColumn("_f", fields)
+            .withColumn("reason", reason)
+            .withColumn("_source_file", relative)
+            .withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value"))))
 
+
+def split_checked(checked: DataFrame, columns: Sequence[str], source: Source, ds: str, batch: str,
+                  ) -> tuple[DataFrame, DataFrame]:
+    """Checked records after each file's header (:func:`check`, with ``line_number``) as bronze rows and
+    quarantine rows (with reason and rule)."""
+    from pyspark.sql import functions as F
+
+    rule = F.regexp_extract("reason", r"^([a-z_]+):", 1)
     raw = F.make_valid_utf8("value") if source.encoding == "utf-8" else F.col("value")  # invalid bytes: U+FFFD
     quarantine = checked.where(F.col("reason").isNotNull()).select(
         F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
@@ -365,12 +435,12 @@ def parse(recs: DataFrame, columns: Sequence[str], source: Source, landing_root:
         F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"), raw.alias("raw"),
     )
     rows = checked.where(F.col("reason").isNull()).select(
-        *[F.col(f"_f.`{c}`").alias(c) for c in expected],
+        *[F.col(f"_f.`{c}`").alias(c) for c in columns],
         F.lit(batch).alias("_batch_id"), F.col("_source_file"),
         F.col("line_number").cast("bigint").alias("_row_number"),
         F.col("file_time").cast("timestamp").alias("_ingest_time"), F.lit(ds).alias("ds"),
     )
-    return rows, quarantine, checked
+    return rows, quarantine
 
 
 def _field_count(delimiter: str):
@@ -393,6 +463,59 @@ def _field_count_reason(n_fields, delimiter: str):
     return F.when(found != n_fields, F.format_string("field_count: expected %d fields, got %d", n_fields, found)) \
         .otherwise(F.format_string("field_count: expected %d fields; the quoting does not split into %d "
                                    "(a quote closing inside a field?)", n_fields, n_fields))
+
+
+CHECKED = ["value", "file_name", "file_time", "line_number", "lines", "_f", "reason", "_source_file"]
+
+
+def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence[str], source: Source,
+                    source_files: dict[str, str], found_by_file: dict[str, list[str]], refused: dict[str, str],
+                    kept: list[DataFrame]) -> tuple[DataFrame, Numbering, int]:
+    """Every record after each file's header, checked (:func:`check`) and numbered; the stream's
+    :class:`Numbering`; and how many lines continue a multi-line record.
+
+    One pass over the text checks every line as a record of its own and keeps the result (persisted, and appended
+    to ``kept`` for the caller to unpersist once the bronze rows and the quarantine are written: both read it).
+    The aggregate that numbers the lines and finds the files with multi-line records then reads the kept lines,
+    not the files again (1M lines: one pass over the text fewer). Files with multi-line records (rare) are read
+    again, their records stitched together (:func:`landing_records`), checked and kept; their lines' checks
+    from the first pass are left out.
+    """
+    from pyspark.sql import functions as F
+
+    lines = text_lines(spark, files, source.encoding)
+    as_records = lines.select(_without_cr().alias("value"), "file_name", "file_time", "_block", "_order",
+                              opens_a_quote(source.delimiter).alias("_opens"), F.lit(1).alias("lines"),
+                              F.lit(None).cast("string").alias("unterminated"))
+    checked = check(as_records, columns, source, source_files, found_by_file, refused).persist()
+    kept.append(checked)
+    numbering, _ = number_lines(checked, source.delimiter)
+    body = numbered(checked, numbering).where("line_number > 1").select(*CHECKED)
+    if not numbering.multiline_files:
+        return body, numbering, 0
+    multiline = [path for path in files if posixpath.basename(path) in numbering.multiline_files]
+    records = landing_records(read_lines(spark, multiline, source.delimiter, source.encoding), source.delimiter)
+    stitched = check(records, columns, source, source_files, found_by_file, refused) \
+        .where("line_number > 1").select(*CHECKED).persist()
+    kept.append(stitched)
+    spans = stitched.agg(F.sum(F.col("lines") - 1).alias("extra")).first()["extra"] or 0
+    return (body.where(~F.col("file_name").isin(numbering.multiline_files)).unionByName(stitched),
+            numbering, spans)
+
+
+def line_count(spark: SparkSession, files: Sequence[str], at_least: int) -> int:
+    """How many lines the files hold, counted only when it can reach ``at_least``: a line takes a byte at least,
+    so files of fewer bytes hold fewer lines (their size in bytes is returned, no Spark job)."""
+    import pyarrow.fs as pafs
+
+    size = 0
+    for path in files:
+        fs, local = filesystem(path)
+        info = fs.get_file_info(local)
+        size += info.size if info.type == pafs.FileType.File else 0
+    if size < at_least and not any(path.endswith(".gz") for path in files):
+        return size
+    return spark.read.option("lineSep", "\n").text(list(files)).count()
 
 
 def required_columns(use_case: UseCase, stream: str) -> set[str]:
@@ -446,26 +569,23 @@ def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.E
                               status="ok" if files is not None else "no_landing_folder",
                               detail=f"{len(files or [])} file(s) from {folder}")
         if files:
-            landed = read_lines(spark, files, source.delimiter, source.encoding)
+            found_by_file, refused, changed = check_headers(read_headers(files, source.encoding), columns,
+                                                            required_columns(use_case, stream), source)
             if stream == "events":
-                sized.enter_context(sized_for(spark, lambda: landed.n_lines))
-            found_by_file, refused, changed = check_headers(landed.headers, columns, required_columns(use_case, stream),
-                                                            source)
-            rows, bad, checked = parse(landing_records(landed, source.delimiter), columns, source, cfg.paths.landing,
-                                       ds, batch, found_by_file, refused)
-            # Both writes (bronze rows, quarantine) read the checked records: parse the landing files once.
-            cached.append(checked.persist())
-            received = landed.n_lines - len(landed.headers)  # every line but each file's header ...
-            if landed.multiline_files:  # ... less the lines that continue a record
-                spans = checked.where(F.col("file_path").isin(landed.multiline_files)).agg(
-                    F.sum(F.col("lines") - 1).alias("extra")).first()["extra"]
-                received -= spans or 0
-                record.detail += f"; {len(landed.multiline_files)} file(s) with multi-line records"
-            record.rows_in = received
+                sized.enter_context(sized_for(spark, lambda: line_count(
+                    spark, files, cfg.spark.connect.codegen_min_rows)))
+            source_files = {posixpath.basename(path): _relative(path, cfg.paths.landing) for path in files}
+            checked, numbering, spans = checked_records(spark, files, columns, source, source_files, found_by_file,
+                                                        refused, cached)
+            rows, bad = split_checked(checked, columns, source, ds, batch)
+            # Every line but each file's header, less the lines that continue a record.
+            record.rows_in = numbering.n_lines - len(numbering.files) - spans
+            if numbering.multiline_files:
+                record.detail += f"; {len(numbering.multiline_files)} file(s) with multi-line records"
             if changed:
                 record.status = "schema_change"
                 record.detail += "; schema_change: " + "; ".join(
-                    f"{_relative(path, cfg.paths.landing)}: {note}" for path, note in sorted(changed.items()))
+                    f"{source_files[file]}: {note}" for file, note in sorted(changed.items()))
             quarantined.append(bad.withColumn("stream", F.lit(stream)))
         else:
             rows = spark.createDataFrame([], bronze_ddl(columns))
