@@ -14,7 +14,8 @@ a single-byte code page such as latin-1 or cp1252).
 Records that cannot be parsed go to the quarantine table with the raw record and the reason: ``header`` (the
 file's header lacks or adds columns, refused under ``source.on_new_columns`` / ``on_missing_columns``),
 ``unterminated_quote`` (a quote still open at the end of the file: every line from the record that opened it),
-``field_count`` (a truncated or overlong record), ``encoding`` (bytes invalid in the declared encoding),
+``field_count`` (a record Spark's CSV parser does not split into the header's fields: truncated, overlong,
+or with a quote inside a field that splits it otherwise), ``encoding`` (bytes invalid in the declared encoding),
 ``blank_line``. Nothing is dropped: per stream, ``records received = bronze rows + quarantined``, checked
 against what was committed. A file ingested despite a changed header is named in the quality record
 (status ``schema_change``).
@@ -77,13 +78,11 @@ def landing_files(folder: str) -> list[str] | None:
 
 @dataclass
 class Landed:
-    """A stream's landing files read as text: ``lines`` (value, file_name, file_time, line_number; every physical
-    line, the header included), how many there are, each file's header line, and the files whose quoted fields
-    hold line breaks (their records span lines and are stitched back together by :func:`landing_records`)."""
+    """A stream's landing lines (value, file_name, file_time, line_number; every physical line, the header included)
+    and the files whose quoted fields hold line breaks (their records span lines and are stitched back together by
+    :func:`landing_records`)."""
 
     lines: DataFrame
-    n_lines: int
-    headers: dict[str, str]
     multiline_files: list[str]
 
 
@@ -186,35 +185,30 @@ class Numbering:
     multiline_files: list[str]
 
 
-def number_lines(lines: DataFrame, delimiter: str, first_lines: bool = False) -> tuple[Numbering, dict[str, str]]:
-    """Line numbers without sorting, from one small aggregate over :func:`text_lines`; also which files hold
-    multi-line records and (``first_lines``) each file's first line.
+def number_lines(lines: DataFrame) -> Numbering:
+    """Line numbers without sorting, from one small aggregate over the lines of :func:`text_lines` (kept, with
+    ``_opens``: :func:`opens_a_quote`); also which files hold multi-line records.
 
     Spark reads a file in splits (``_block``) and a line belongs to the split it starts in, so a file's lines are
     its splits' lines in split order. The aggregate gives each split's line count and first row id; a line's
     number is then the lines of the file's earlier splits plus its place in its own split. (A window numbering
     rows per file puts a whole file in one task and sorts it.) It also counts the lines that leave a quoted field
-    open (:func:`opens_a_quote`, or the boolean column ``_opens`` when ``lines`` has it): files without any need
-    no stitching.
+    open: files without any need no stitching.
     """
     from pyspark.sql import functions as F
 
-    opener = F.col("_opens") if "_opens" in lines.columns else opens_a_quote(delimiter)
-    extra = [F.min_by("value", "_order").alias("first_line")] if first_lines else []
     splits = (lines.groupBy("file_name", "_block")
               .agg(F.min("_order").alias("first"), F.count(F.lit(1)).alias("n"),
-                   F.count(F.when(opener, 1)).alias("openers"), *extra)
+                   F.count(F.when(F.col("_opens"), 1)).alias("openers"))
               .collect())
-    offsets, headers, seen, multiline = [], {}, {}, set()
+    offsets, seen, multiline = [], {}, set()
     for split in sorted(splits, key=lambda r: (r["file_name"], r["_block"])):
         done = seen.get(split["file_name"], 0)
-        if done == 0 and first_lines:
-            headers[split["file_name"]] = split["first_line"]
         offsets.append((split["file_name"], split["_block"], done + 1 - split["first"]))
         seen[split["file_name"]] = done + split["n"]
         if split["openers"]:
             multiline.add(split["file_name"])
-    return Numbering(offsets, sum(seen.values()), sorted(seen), sorted(multiline)), headers
+    return Numbering(offsets, sum(seen.values()), sorted(seen), sorted(multiline))
 
 
 def numbered(lines: DataFrame, numbering: Numbering) -> DataFrame:
@@ -224,16 +218,6 @@ def numbered(lines: DataFrame, numbering: Numbering) -> DataFrame:
     offsets = lines.sparkSession.createDataFrame(numbering.offsets, "file_name string, _block bigint, _base bigint")
     return (lines.join(F.broadcast(offsets), ["file_name", "_block"])
             .withColumn("line_number", F.col("_order") + F.col("_base")))
-
-
-def read_lines(spark: SparkSession, files: Sequence[str], delimiter: str = ",", encoding: str = "utf-8") -> Landed:
-    """Every line of the files with its file, 1-based line number and the file's modification time; also the
-    number of lines, each file's first line (its header) and the files with multi-line records
-    (:func:`text_lines`, :func:`number_lines`)."""
-    raw = text_lines(spark, files, encoding)
-    numbering, headers = number_lines(raw, delimiter, first_lines=True)
-    lines = numbered(raw, numbering).select("value", "file_name", "file_time", "line_number")
-    return Landed(lines, numbering.n_lines, headers, numbering.multiline_files)
 
 
 def _without_cr():
@@ -361,9 +345,7 @@ def check(records: DataFrame, columns: Sequence[str], source: Source, source_fil
           found_by_file: dict[str, list[str]], refused: dict[str, str]) -> DataFrame:
     """Landing records (value, file_name, ``unterminated``; :func:`landing_records`) with their fields as parsed
     (``_f``, in schema order), the ``reason`` to quarantine them (null when good) and ``_source_file`` (the path
-    relative to the landing root, from ``source_files``, by file name). Other columns are kept. The record's text
-    (``value``) is kept only where it goes to quarantine: the checked records are persisted, and the day's text
-    again next to its fields would double what they hold.
+    relative to the landing root, from ``source_files``, by file name). Other columns are kept.
 
     ``found_by_file``/``refused``: each file's header columns and the files refused (:func:`check_headers`).
     Spark's CSV parser (``from_csv``, RFC 4180: a doubled quote inside quotes is one quote) splits each record
@@ -416,8 +398,7 @@ def check(records: DataFrame, columns: Sequence[str], source: Source, source_fil
     # The parse is a column of its own, so Spark runs it once per record (not once per field it is read from).
     return (records.withColumn("_f", fields)
             .withColumn("reason", reason)
-            .withColumn("_source_file", relative)
-            .withColumn("value", F.when(F.col("reason").isNotNull(), F.col("value"))))
+            .withColumn("_source_file", relative))
 
 
 def split_checked(checked: DataFrame, columns: Sequence[str], source: Source, ds: str, batch: str,
@@ -477,24 +458,27 @@ def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence
     One pass over the text checks every line as a record of its own and keeps the result (persisted, and appended
     to ``kept`` for the caller to unpersist once the bronze rows and the quarantine are written: both read it).
     The aggregate that numbers the lines and finds the files with multi-line records then reads the kept lines,
-    not the files again (1M lines: one pass over the text fewer). Files with multi-line records (rare) are read
-    again, their records stitched together (:func:`landing_records`), checked and kept; their lines' checks
-    from the first pass are left out.
+    not the files again (1M lines: one pass over the text fewer). The lines of files with multi-line records
+    (rare) are taken from the kept ones (their CR put back where there was one), stitched into records
+    (:func:`landing_records`), checked and kept; their lines' checks from the first pass are left out.
     """
     from pyspark.sql import functions as F
 
     lines = text_lines(spark, files, source.encoding)
-    as_records = lines.select(_without_cr().alias("value"), "file_name", "file_time", "_block", "_order",
+    as_records = lines.select(_without_cr().alias("value"), F.col("value").endswith("\r").alias("_cr"),
+                              "file_name", "file_time", "_block", "_order",
                               opens_a_quote(source.delimiter).alias("_opens"), F.lit(1).alias("lines"),
                               F.lit(None).cast("string").alias("unterminated"))
     checked = check(as_records, columns, source, source_files, found_by_file, refused).persist()
     kept.append(checked)
-    numbering, _ = number_lines(checked, source.delimiter)
+    numbering = number_lines(checked)
     body = numbered(checked, numbering).where("line_number > 1").select(*CHECKED)
     if not numbering.multiline_files:
         return body, numbering, 0
-    multiline = [path for path in files if posixpath.basename(path) in numbering.multiline_files]
-    records = landing_records(read_lines(spark, multiline, source.delimiter, source.encoding), source.delimiter)
+    lines = numbered(checked, numbering).where(F.col("file_name").isin(numbering.multiline_files)).select(
+        F.when(F.col("_cr"), F.concat("value", F.lit("\r"))).otherwise(F.col("value")).alias("value"),
+        "file_name", "file_time", "line_number")
+    records = landing_records(Landed(lines, numbering.multiline_files), source.delimiter)
     stitched = check(records, columns, source, source_files, found_by_file, refused) \
         .where("line_number > 1").select(*CHECKED).persist()
     kept.append(stitched)
