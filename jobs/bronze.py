@@ -76,16 +76,6 @@ def landing_files(folder: str) -> list[str] | None:
     return sorted(prefix + f for f in files)
 
 
-@dataclass
-class Landed:
-    """A stream's landing lines (value, file_name, file_time, line_number; every physical line, the header included)
-    and the files whose quoted fields hold line breaks (their records span lines and are stitched back together by
-    :func:`landing_records`)."""
-
-    lines: DataFrame
-    multiline_files: list[str]
-
-
 def _class(char: str) -> str:
     """``char`` escaped for a Java regex character class."""
     return "\\" + char if char in "\\]^-[&" else char
@@ -228,36 +218,30 @@ def _without_cr():
         .otherwise(F.col("value"))
 
 
-def landing_records(landed: Landed, delimiter: str) -> DataFrame:
-    """The landing records: value, file_name, file_time, line_number (the record's first line), ``lines`` (how
-    many physical lines it spans) and ``unterminated`` (a reason, or null).
+def landing_records(lines: DataFrame, multiline_files: Sequence[str], delimiter: str,
+                    ) -> tuple[DataFrame, DataFrame]:
+    """The records of files with multi-line records, from their checked, numbered lines (:func:`check`; ``value``
+    without its CR, ``_cr`` where it had one). Returns the lines that are records of their own, with their checks
+    (``reason`` ``unterminated_quote`` from a quote never closed on, unless the file's header refused it), and the
+    stitched records (value, file_name, file_time, line_number: the record's first line, ``lines``: how many it
+    spans, ``unterminated``: null), still to check.
 
-    Files without an open quote at a line end (nearly all) map line to record. In the others, the quoting state
-    at each line is a scan over the file's lines in order: a line either keeps the state (no quote), sets it
-    (open or closed whatever came before) or flips it; the state after a line is the last line that set it,
-    flipped by the flips since. A record starts at each line that starts outside quotes and takes the lines up
-    to the next one. A quote still open at the end of the file quarantines every line from the record that
-    opened it to the end (``unterminated_quote``), one quarantine row per line.
+    The quoting state at each line is a scan over the file's lines in order: a line either keeps the state (no
+    quote), sets it (open or closed whatever came before) or flips it; the state after a line is the last line
+    that set it, flipped by the flips since. A record starts at each line that starts outside quotes and takes the
+    lines up to the next one. A quote still open at the end of the file quarantines every line from the record
+    that opened it to the end (``unterminated_quote``), one quarantine row per line.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from jobs.lib.spark import checkpoint
 
-    lines = landed.lines
-    strip_cr = _without_cr()
-    if not landed.multiline_files:
-        return lines.select(strip_cr.alias("value"), "file_name", "file_time", "line_number",
-                            F.lit(1).alias("lines"), F.lit(None).cast("string").alias("unterminated"))
-    single = lines.where(~F.col("file_name").isin(landed.multiline_files)).select(
-        strip_cr.alias("value"), "file_name", "file_time", "line_number", F.lit(1).alias("lines"),
-        F.lit(None).cast("string").alias("unterminated"))
-
     pattern = quote_patterns(delimiter)
     file_index = F.lit(None).cast("int")
-    for i, path in enumerate(landed.multiline_files):
-        file_index = F.when(F.col("file_name") == path, F.lit(i)).otherwise(file_index)
-    multi = lines.where(F.col("file_name").isin(landed.multiline_files)).withColumn("_file", file_index)
+    for i, name in enumerate(multiline_files):
+        file_index = F.when(F.col("file_name") == name, F.lit(i)).otherwise(file_index)
+    multi = lines.withColumn("_file", file_index)
     # Only lines holding a quote can change the state, so the scan sorts those alone, narrowed to the file index,
     # the line number and two flags: the state after the line when it starts outside / inside quotes.
     order = Window.partitionBy("_file").orderBy("line_number")
@@ -290,19 +274,19 @@ def landing_records(landed: Landed, delimiter: str) -> DataFrame:
         "_file", F.explode(F.sequence("_from", "_to")).alias("line_number"), F.col("_from").alias("_start"))
     marked = (multi.join(F.broadcast(parts_of), ["_file", "line_number"], "left")
               .withColumn("_tail_from", tail_from))
-    in_tail = F.coalesce(F.col("line_number") >= F.col("_tail_from"), F.lit(False))
-    one_line = marked.where(F.col("_start").isNull()).select(
-        strip_cr.alias("value"), "file_name", "file_time", "line_number", F.lit(1).alias("lines"),
-        F.when(in_tail, F.format_string(
-            "unterminated_quote: the quoted field opened on line %d is not closed by the end of the file; the rest "
-            "of the file is quarantined line by line", "_tail_from")).alias("unterminated"))
-    parts = F.array_sort(F.collect_list(F.struct("line_number", "value")))
+    in_tail = F.coalesce(F.col("line_number") >= F.col("_tail_from"), F.lit(False)) \
+        & ~F.coalesce(F.col("reason").startswith("header:"), F.lit(False))
+    one_line = marked.where(F.col("_start").isNull()).withColumn("reason", F.when(in_tail, F.format_string(
+        "unterminated_quote: the quoted field opened on line %d is not closed by the end of the file; the rest "
+        "of the file is quarantined line by line", "_tail_from")).otherwise(F.col("reason")))
+    raw = F.when(F.col("_cr"), F.concat("value", F.lit("\r"))).otherwise(F.col("value"))
+    parts = F.array_sort(F.collect_list(F.struct("line_number", raw.alias("value"))))
     stitched = (marked.where(F.col("_start").isNotNull()).groupBy("file_name", F.col("_start").alias("line_number"))
                 .agg(F.array_join(F.transform(parts, lambda p: p["value"]), "\n").alias("value"),
                      F.first("file_time").alias("file_time"), F.count(F.lit(1)).alias("lines"))
-                .select(strip_cr.alias("value"), "file_name", "file_time", "line_number", "lines",
+                .select(_without_cr().alias("value"), "file_name", "file_time", "line_number", "lines",
                         F.lit(None).cast("string").alias("unterminated")))
-    return single.unionByName(one_line).unionByName(stitched)
+    return one_line, stitched
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
@@ -458,9 +442,9 @@ def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence
     One pass over the text checks every line as a record of its own and keeps the result (persisted, and appended
     to ``kept`` for the caller to unpersist once the bronze rows and the quarantine are written: both read it).
     The aggregate that numbers the lines and finds the files with multi-line records then reads the kept lines,
-    not the files again (1M lines: one pass over the text fewer). The lines of files with multi-line records
-    (rare) are taken from the kept ones (their CR put back where there was one), stitched into records
-    (:func:`landing_records`), checked and kept; their lines' checks from the first pass are left out.
+    not the files again (1M lines: one pass over the text fewer). In files with multi-line records, the lines
+    that are records of their own keep their checks; the others are stitched into records from the kept lines
+    (:func:`landing_records`), checked and kept too.
     """
     from pyspark.sql import functions as F
 
@@ -475,16 +459,15 @@ def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence
     body = numbered(checked, numbering).where("line_number > 1").select(*CHECKED)
     if not numbering.multiline_files:
         return body, numbering, 0
-    lines = numbered(checked, numbering).where(F.col("file_name").isin(numbering.multiline_files)).select(
-        F.when(F.col("_cr"), F.concat("value", F.lit("\r"))).otherwise(F.col("value")).alias("value"),
-        "file_name", "file_time", "line_number")
-    records = landing_records(Landed(lines, numbering.multiline_files), source.delimiter)
-    stitched = check(records, columns, source, source_files, found_by_file, refused) \
-        .where("line_number > 1").select(*CHECKED).persist()
+    in_multiline = F.col("file_name").isin(numbering.multiline_files)
+    alone, records = landing_records(numbered(checked, numbering).where(in_multiline), numbering.multiline_files,
+                                     source.delimiter)
+    stitched = check(records.where("line_number > 1"), columns, source, source_files, found_by_file, refused) \
+        .select(*CHECKED).persist()
     kept.append(stitched)
     spans = stitched.agg(F.sum(F.col("lines") - 1).alias("extra")).first()["extra"] or 0
-    return (body.where(~F.col("file_name").isin(numbering.multiline_files)).unionByName(stitched),
-            numbering, spans)
+    return (body.where(~in_multiline).unionByName(alone.where("line_number > 1").select(*CHECKED))
+            .unionByName(stitched), numbering, spans)
 
 
 def line_count(spark: SparkSession, files: Sequence[str], at_least: int) -> int:
