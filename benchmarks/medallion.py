@@ -14,7 +14,9 @@ In the same SparkSession the benchmark times:
 * the layers ``--rounds`` times (default 2) on the same date: a round after the first is a rerun that replaces
   the date's partitions, the same work as the first (what a retried or re-run DAG run does), in a JVM that has
   already compiled the layers' code, as the warm Spark Connect server has for every date after its first. The
-  baseline runs before and after the layers, so it too has a cold (first) and a warm run;
+  baseline runs before the layers and again after each round, so it too has a cold (first) run and as many warm
+  runs as the layers have rounds: on a machine whose speed drifts by 20-40% from one minute to the next (a
+  shared VM), the best of several runs on each side is the figure to compare;
 * bronze again on a copy of the day where ``--multiline-share`` of the records (default 1%) carry a quoted
   field with a line break, a comma and doubled quotes (RFC 4180 records spanning two lines), next to Spark's
   own ``multiLine`` CSV read-cast-write of that copy.
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             return out
 
-        # The baseline runs before and after the layers; ratios are against the faster of the two.
+        # The baseline runs before the layers and after each round; ratios are against its best run.
         from pyspark.sql import functions as F
 
         landing = Path(os.environ["RISKPIPE_LANDING"]) / use_case.name / "events" / f"ds={DS}"
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     name, run = steps[layer]
                     timed(f"{name} #{round_no}" if args.rounds > 1 else name, lambda r: r[0].rows_in, run)
             walls.append(time.perf_counter() - wall)
+            timed(f"baseline after round {round_no} (warm JVM)", lambda n: n, baseline)
         if args.multiline_share > 0:
             text_column = next(i for i, (c, t) in enumerate(use_case.schema.items())
                                if t == "string" and c not in use_case.primary_key and c != use_case.entity)
@@ -204,7 +207,6 @@ def main(argv: list[str] | None = None) -> int:
                   lambda: bronze.ingest(spark, use_case, DS_MULTILINE))
             timed("spark csv multiLine -> cast -> parquet", lambda n: n,
                   lambda: plain_spark(copy.parent, "baseline_multiline", multiLine=True, escape='"'))
-        timed("baseline again (warm JVM)", lambda n: n, baseline)
 
         baselines = [r["seconds"] for r in results if r["step"].startswith("baseline")]  # plain, not multiLine
         base = min(baselines)
