@@ -456,12 +456,12 @@ def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence
     checked = check(as_records, columns, source, source_files, found_by_file, refused).persist()
     kept.append(checked)
     numbering = number_lines(checked)
-    body = numbered(checked, numbering).where("line_number > 1").select(*CHECKED)
+    all_lines = numbered(checked, numbering)
+    body = all_lines.where("line_number > 1").select(*CHECKED)
     if not numbering.multiline_files:
         return body, numbering, 0
     in_multiline = F.col("file_name").isin(numbering.multiline_files)
-    alone, records = landing_records(numbered(checked, numbering).where(in_multiline), numbering.multiline_files,
-                                     source.delimiter)
+    alone, records = landing_records(all_lines.where(in_multiline), numbering.multiline_files, source.delimiter)
     stitched = check(records.where("line_number > 1"), columns, source, source_files, found_by_file, refused) \
         .select(*CHECKED).persist()
     kept.append(stitched)

@@ -406,10 +406,10 @@ def test_a_large_batch_generates_code_for_its_block_and_a_small_one_does_not(spa
 def test_a_date_above_the_threshold_gives_the_tables_of_a_small_one_and_leaves_the_session_as_it_was(tmp_path, spark):
     """With ``spark.connect.codegen_min_rows: 1`` every date is large: bronze, silver and gold each run with code
     generation on (bronze once it has counted the events' lines, before its first pass), and gold reads the date's
-    events and features where it uses them instead of keeping them. The tables are those the same date gives as a small one
-    (its history's labels, landed on it, join features of that date), counts reconcile, and the shared session is
-    back without code generation after each job. (In this file: other files' tests may share the session
-    meanwhile, and a large date of theirs would turn code generation on under this test's feet.)"""
+    events and features where it uses them instead of keeping them. The tables are those the same date gives as a
+    small one (its history's labels, landed on it, join features of that date), counts reconcile, and the shared
+    session is back without code generation after each job. (In this file: other files' tests may share the
+    session meanwhile, and a large date of theirs would turn code generation on under this test's feet.)"""
     import yaml
 
     from jobs import bronze, gold, silver
