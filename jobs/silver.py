@@ -199,32 +199,33 @@ def label_rules(df: DataFrame, use_case: UseCase) -> DataFrame:
     return out
 
 
-def outlier_stats(columns: Sequence[str], where: Column | None = None) -> list[Column]:
-    """Aggregates :func:`flag_outliers` needs (exact quartiles, mean, population std), over rows where ``where``
-    holds (all rows when None), so they can ride along in another aggregation over the same frame."""
+def outlier_stats(df: DataFrame, columns: Sequence[str], rows: int, sample_of: DataFrame | None = None) -> dict:
+    """What :func:`flag_outliers` needs of ``df``'s rows (about ``rows`` of them): per column exact quartiles
+    (``<c>__q``: Spark's ``percentile``, linear interpolation, as they always were; computed by
+    :func:`jobs.lib.quantiles.percentiles`, its sample drawn from ``sample_of`` if given), mean (``<c>__mean``)
+    and population std (``<c>__std``)."""
     from pyspark.sql import functions as F
 
-    aggs = []
-    for c in columns:
-        value = F.col(c) if where is None else F.when(where, F.col(c))  # the aggregates skip nulls
-        aggs += [F.percentile(value, F.array(F.lit(0.25), F.lit(0.75))).alias(f"{c}__q"),
-                 F.avg(value).alias(f"{c}__mean"), F.stddev_pop(value).alias(f"{c}__std")]
-    return aggs
+    from jobs.lib.quantiles import percentiles
+
+    moments = {f"{c}__{name}": agg(F.col(f"`{c}`")) for c in columns
+               for name, agg in (("mean", F.avg), ("std", F.stddev_pop))}
+    quartiles, stats = percentiles(df, columns, (0.25, 0.75), rows=rows, sample_of=sample_of, extra=moments)
+    return {**stats, **{f"{c}__q": q for c, q in quartiles.items()}}
 
 
 def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float,
                   stats: dict | None = None) -> DataFrame:
     """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null).
 
-    ``stats``: the values of :func:`outlier_stats` over ``df``'s rows, if already computed (else one job here).
-    Quartiles are exact (``percentile``, linear interpolation), as they always were.
+    ``stats``: :func:`outlier_stats` of ``df``'s rows, if already computed (else computed here: a count first).
     """
     from pyspark.sql import functions as F
 
     if not columns:
         return df
     if stats is None:
-        stats = df.agg(*outlier_stats(columns)).first().asDict()
+        stats = outlier_stats(df, columns, rows=df.count())
     flags = []
     for c in columns:
         q, mean, std = (stats[f"{c}__{s}"] for s in ("q", "mean", "std"))
@@ -266,7 +267,7 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     read key columns only) and the losers kept as a small checkpoint; every later action reads the rows with
     the losers' flags broadcast-joined on: one aggregation counts rows, type failures, duplicates and filled
     cells; the validation (GX) judges the deduplicated rows; one aggregation gives the outlier statistics of
-    the rows that passed.
+    the rows that passed, its exact quartiles bracketed by a sample of the cast rows (jobs.lib.quantiles).
     """
     from pyspark.sql import functions as F
 
@@ -364,11 +365,12 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     if counts["__repeats"]:
         quarantine = quarantine.unionByName(_quarantine_rows(repeat_bad, stream, keys, bad_columns))
     flagged: list[str] = []  # the outlier flag columns flag_outliers adds, in its order
-    if stream == "events" and use_case.outlier_columns:
-        stats = good.agg(*outlier_stats(use_case.outlier_columns)).first().asDict()
-        good = flag_outliers(good, use_case.outlier_columns, use_case.thresholds.outlier_iqr_k,
-                             use_case.thresholds.outlier_z, stats=stats)
-        flagged = [f"outlier_{kind}_{c}" for c in use_case.outlier_columns for kind in ("iqr", "z")]
+    outliers = list(use_case.outlier_columns) if stream == "events" else []
+    if outliers:  # the quartiles' sample (jobs.lib.quantiles) is drawn from the cast rows: no joins to scan
+        stats = outlier_stats(good, outliers, rows=counts["__kept"] - n_rule_bad, sample_of=typed.where(castable))
+        good = flag_outliers(good, outliers, use_case.thresholds.outlier_iqr_k, use_case.thresholds.outlier_z,
+                             stats=stats)
+        flagged = [f"outlier_{kind}_{c}" for c in outliers for kind in ("iqr", "z")]
     ordered = [*schema, *META, *flagged, "ds"]
     good = good.select(*ordered)
     n_quarantined = (sum(n for rule, n in by_reason.items() if rule.startswith("type(")) + n_rule_bad

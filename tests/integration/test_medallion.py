@@ -176,3 +176,33 @@ def test_rerun_of_a_date_changes_nothing(credit, spark):
     before = snapshot()
     run_layers(spark, credit[0], ds)
     assert snapshot() == before
+
+
+def test_outlier_flags_are_those_of_exact_quartiles_mean_and_std_of_the_published_rows(credit, spark, monkeypatch):
+    """Silver's quartiles (jobs.lib.quantiles) with a sample small enough that a day's rows take the sampled
+    brackets, not Spark's percentile straight away: the flags are those Spark's exact percentile gives."""
+    from pyspark.sql import functions as F
+
+    from jobs import silver
+    from jobs.lib import quantiles, tables
+
+    use_case, _, _ = credit
+    ds = DAYS[1]
+    monkeypatch.setattr(quantiles, "SAMPLE_ROWS", 60)
+    silver.refine(spark, use_case, ds)
+    rows = _read(tables.silver("credit_default", "events"), ds)
+    columns = list(use_case.outlier_columns)
+    stats = rows.agg(*[F.percentile(F.col(c).cast("double"), F.array(F.lit(0.25), F.lit(0.75))).alias(f"{c}_q")
+                       for c in columns], *[F.avg(c).alias(f"{c}_mean") for c in columns],
+                     *[F.stddev_pop(c).alias(f"{c}_std") for c in columns]).first()
+    k, z = use_case.thresholds.outlier_iqr_k, use_case.thresholds.outlier_z
+    flagged = 0
+    for row in rows.select(*columns, *[f"outlier_{kind}_{c}" for c in columns for kind in ("iqr", "z")]).collect():
+        for c in columns:
+            q1, q3 = stats[f"{c}_q"]
+            value = row[c]
+            expected_iqr = None if value is None else (value < q1 - k * (q3 - q1) or value > q3 + k * (q3 - q1))
+            expected_z = None if value is None else abs(value - stats[f"{c}_mean"]) / stats[f"{c}_std"] > z
+            assert (row[f"outlier_iqr_{c}"], row[f"outlier_z_{c}"]) == (expected_iqr, expected_z), (c, value)
+            flagged += bool(expected_iqr)
+    assert rows.count() > 60 and flagged  # more rows than the sample; some values are outliers
