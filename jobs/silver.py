@@ -329,13 +329,6 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
     internal = ("__rank", "_type_error", "__first_ds")
     kept_columns = [c for c in typed_columns if c not in internal]  # staged's columns, but the internal ones
     bad_columns = [*kept_columns, "reason", "rule"]
-    type_bad = staged.where(F.col("_type_error").isNotNull()).select(
-        *kept_columns,
-        F.col("_type_error").alias("reason"), F.lit("type").alias("rule"))
-    repeat_bad = staged.where(F.col("__rank") == 3).select(
-        *kept_columns,
-        F.concat(F.lit("duplicate_key: first seen ds="), F.col("__first_ds")).alias("reason"),
-        F.lit("duplicate_key").alias("rule"))
     kept = staged.where(kept_flag).drop(*internal)
     by_reason = {f"type({c})": counts[f"__type_{c}"] for c in type_columns if counts[f"__type_{c}"]}
     if counts["__repeats"]:
@@ -357,13 +350,19 @@ def refine_stream(spark: SparkSession, use_case: UseCase, ds: str, stream: str
         n_rule_bad = len({row_id for row_id, _ in pairs})
     reasons = failed.groupBy("_row_id").agg(
         F.concat_ws("; ", F.array_sort(F.collect_set("expectation"))).alias("reason"))
-    rule_bad = kept.join(F.broadcast(reasons), "_row_id", "inner").select(*kept_columns, "reason",
-                                                                          F.lit("expectation").alias("rule"))
     good = kept.join(F.broadcast(reasons.select("_row_id")), "_row_id", "left_anti")
-    quarantine = _quarantine_rows(type_bad, stream, keys, bad_columns).unionByName(
-        _quarantine_rows(rule_bad, stream, keys, bad_columns))
-    if counts["__repeats"]:
-        quarantine = quarantine.unionByName(_quarantine_rows(repeat_bad, stream, keys, bad_columns))
+    # Every refused row in one scan of the cast rows: a type failure, a key silver already holds (never kept rows)
+    # or a kept row failing a rule (its reasons joined on); a union of one scan per kind read them twice or thrice.
+    type_failed, repeated = F.col("_type_error").isNotNull(), F.col("__rank") == 3
+    refused = staged.join(F.broadcast(reasons), "_row_id", "left").where(
+        type_failed | repeated | F.col("reason").isNotNull()).select(
+        *kept_columns,
+        F.when(type_failed, F.col("_type_error")).when(
+            repeated, F.concat(F.lit("duplicate_key: first seen ds="), F.col("__first_ds"))).otherwise(
+            F.col("reason")).alias("reason"),
+        F.when(type_failed, F.lit("type")).when(repeated, F.lit("duplicate_key")).otherwise(
+            F.lit("expectation")).alias("rule"))
+    quarantine = _quarantine_rows(refused, stream, keys, bad_columns)
     flagged: list[str] = []  # the outlier flag columns flag_outliers adds, in its order
     outliers = list(use_case.outlier_columns) if stream == "events" else []
     if outliers:  # the quartiles' sample (jobs.lib.quantiles) is drawn from the cast rows: no joins to scan
