@@ -19,9 +19,10 @@ one task and sorts them there: for a column of ~500k distinct amounts (1M rows, 
 Exactness never rests on the sample: where a bracket misses a rank it must hold (a one-in-millions draw at
 ``z = 5``, or the frame changed between the passes), that column's percentiles come from Spark's
 ``percentile`` in one more pass. Columns where the sample repeats values a lot (fewer distinct values than half
-its size: counts, months, ages), holding NaN, or frames of at most ``sample_rows`` rows use Spark's
-``percentile`` straight away, inside step 2's aggregation (its map is small there). The values between the
-bounds of a bracket are about ``2 z sqrt(p(1-p)/sample_rows)`` of the rows (1M rows: ~20k doubles).
+its size: counts, months, ages) and frames of at most ``sample_rows`` rows use Spark's ``percentile`` straight
+away, inside step 2's aggregation (its map is small there). NaN (the largest value to Spark) is left out of the
+brackets and counts only towards the ranks. The values between the bounds of a bracket are about
+``2 z sqrt(p(1-p)/sample_rows)`` of the rows (1M rows: ~20k doubles).
 No JVM-only API (works on Spark Connect).
 """
 from __future__ import annotations
