@@ -142,14 +142,6 @@ def dedup_rank(df: DataFrame, keys: Sequence[str], among: Column | None = None) 
     return F.row_number().over(Window.partitionBy(*group).orderBy(*order))
 
 
-def deduplicate(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
-    """Keep the latest received row per key; rows with a null key are never merged together."""
-    from pyspark.sql import functions as F
-
-    ranked = df.withColumn("__rank", dedup_rank(df, keys))
-    return ranked.where(F.col("__rank") == 1).drop("__rank"), ranked.where(F.col("__rank") > 1).drop("__rank")
-
-
 def first_seen(spark: SparkSession, table: str, keys: Sequence[str], key_types: dict[str, str], ds: str
                ) -> DataFrame | None:
     """Keys of ``table`` in partitions with ``ds`` before ``ds``, with the earliest such ``ds`` as ``__first_ds``;
@@ -214,18 +206,13 @@ def outlier_stats(df: DataFrame, columns: Sequence[str], rows: int, sample_of: D
     return {**stats, **{f"{c}__q": q for c, q in quartiles.items()}}
 
 
-def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float,
-                  stats: dict | None = None) -> DataFrame:
-    """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null).
-
-    ``stats``: :func:`outlier_stats` of ``df``'s rows, if already computed (else computed here: a count first).
-    """
+def flag_outliers(df: DataFrame, columns: Sequence[str], iqr_k: float, z: float, stats: dict) -> DataFrame:
+    """Add ``outlier_iqr_<c>`` and ``outlier_z_<c>`` booleans (null where the value is null), from ``stats``:
+    :func:`outlier_stats` of ``df``'s rows."""
     from pyspark.sql import functions as F
 
     if not columns:
         return df
-    if stats is None:
-        stats = outlier_stats(df, columns, rows=df.count())
     flags = []
     for c in columns:
         q, mean, std = (stats[f"{c}__{s}"] for s in ("q", "mean", "std"))

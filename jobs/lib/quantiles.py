@@ -39,7 +39,7 @@ Z = 5.0
 SEED = 20_260_101
 
 
-def interpolate(value_at, n: int, p: float) -> float:
+def _interpolate(value_at, n: int, p: float) -> float:
     """Spark's ``percentile`` of ``n`` ordered values, ``value_at(rank)`` giving the value at a 0-based rank."""
     position = p * (n - 1)
     lower, higher = math.floor(position), math.ceil(position)
@@ -123,7 +123,7 @@ def percentiles(df: DataFrame, columns: Sequence[str], probabilities: Sequence[f
             position = p * (n - 1)
             if not (below <= math.floor(position) and math.ceil(position) < below + len(ordered)):
                 break  # the bracket missed: Spark's percentile for this column
-            found.append(interpolate(lambda rank, ordered=ordered, below=below: ordered[rank - below], n, p))
+            found.append(_interpolate(lambda rank, ordered=ordered, below=below: ordered[rank - below], n, p))
         if len(found) == len(probabilities):
             out[c] = found
         else:
