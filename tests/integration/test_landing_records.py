@@ -137,6 +137,30 @@ def test_an_unterminated_quote_quarantines_the_rest_of_the_file_and_counts_recon
     assert (quality.rows_in, quality.rows_out, quality.quarantined) == (10, 5, 5) and quality.reconciled
 
 
+def test_lines_inside_a_quoted_field_that_read_as_records_of_their_own_are_stitched_back_byte_for_byte(
+        crm, lakehouse, spark):
+    """A line inside a quoted field can itself be a well-formed record (no quote, the header's number of fields,
+    empty ones too): bronze keeps such a line as its parsed fields, not as text, and stitches the record from them.
+    The record's value is the text as it landed, CRLF, spaces and empty fields included; after an unterminated
+    quote such lines are quarantined with their text as it landed too."""
+    ds = "2026-04-08"
+    lookalike = "A, b ,,D,E ,F"  # 6 fields, no quote: a record of its own when read alone
+    notes = [f"start\r\n{lookalike}\r\nend", "before\r\n,,,,,\r\n  \r\nafter", f"{lookalike}\r\n{lookalike}"]
+    good = [_row(i, ds, note=note) for i, note in enumerate(notes)]
+    tail = [",,,,,", f"N-{ds}-0100,{ds},C001,1.0,Bern,{lookalike.replace(',', ';')}"]
+    text = _csv([COLUMNS] + good) + f'N-{ds}-0099,{ds},C001,1.0,Bern,"never closed\r\n' + "\r\n".join(tail) + "\r\n"
+    write_landing(lakehouse, NAME, "events", ds, text)
+
+    run_layers(spark, crm, ds, layers=("bronze",))
+
+    assert [[r[c] for c in COLUMNS] for r in _bronze(ds)] == good
+    bad = _quarantine(ds)
+    assert [(r.rule, r.raw) for r in bad] == [("unterminated_quote", f'N-{ds}-0099,{ds},C001,1.0,Bern,"never closed'),
+                                              *[("unterminated_quote", line) for line in tail]]
+    quality = _quality(ds)["events"]
+    assert (quality.rows_in, quality.rows_out, quality.quarantined) == (6, 3, 3) and quality.reconciled
+
+
 def test_a_quote_inside_a_field_is_text_and_a_record_it_splits_into_more_fields_is_quarantined_whole(
         crm, lakehouse, spark):
     ds = "2026-04-07"
