@@ -139,10 +139,11 @@ def test_an_unterminated_quote_quarantines_the_rest_of_the_file_and_counts_recon
 
 def test_lines_inside_a_quoted_field_that_read_as_records_of_their_own_are_stitched_back_byte_for_byte(
         crm, lakehouse, spark):
-    """A line inside a quoted field can itself be a well-formed record (no quote, the header's number of fields,
-    empty ones too): bronze keeps such a line as its parsed fields, not as text, and stitches the record from them.
-    The record's value is the text as it landed, CRLF, spaces and empty fields included; after an unterminated
-    quote such lines are quarantined with their text as it landed too."""
+    """A line inside a quoted field can itself read as a well-formed record (no quote, the header's number of
+    fields, empty ones too). It is part of its record all the same: the record lands byte for byte (CRLF, spaces,
+    empty fields) and nothing lands on its own; after an unterminated quote such lines are quarantined with their
+    text as it landed. (Guards a bronze that keeps less than the raw line: one that kept such a line as its parsed
+    fields and joined them back lost the empty ones.)"""
     ds = "2026-04-08"
     lookalike = "A, b ,,D,E ,F"  # 6 fields, no quote: a record of its own when read alone
     notes = [f"start\r\n{lookalike}\r\nend", "before\r\n,,,,,\r\n  \r\nafter", f"{lookalike}\r\n{lookalike}"]
