@@ -41,7 +41,7 @@ from jobs.lib import lake, tables
 from jobs.lib.cli import run_job
 from jobs.lib.config import Source, UseCase, landing_encoding, settings
 from jobs.lib.delta_rs import filesystem
-from jobs.lib.quality import BatchQuality, empty_quarantine, reconcile_and_record, write_quarantine
+from jobs.lib.quality import BatchQuality, committed_rows, empty_quarantine, reconcile_and_record, write_quarantine
 from jobs.lib.spark import sized_for
 
 if TYPE_CHECKING:
@@ -385,27 +385,42 @@ def check(records: DataFrame, columns: Sequence[str], source: Source, source_fil
             .withColumn("_source_file", relative))
 
 
-def split_checked(checked: DataFrame, columns: Sequence[str], source: Source, ds: str, batch: str,
-                  ) -> tuple[DataFrame, DataFrame]:
-    """Checked records after each file's header (:func:`check`, with ``line_number``) as bronze rows and
-    quarantine rows (with reason and rule)."""
+REFUSED = "_refused"  # bronze_rows: true for a record quarantine gets (lake.write_diverting leaves it out)
+
+
+def bronze_rows(checked: DataFrame, columns: Sequence[str], source: Source, ds: str, batch: str) -> DataFrame:
+    """Checked records after each file's header (:func:`check`, with ``line_number``) as rows of bronze's schema,
+    with :data:`REFUSED`: true for a record to quarantine. A refused record's row carries its quarantine row
+    (:func:`quarantine_rows` reads it back): its reason in ``_batch_id`` and the record as landed in the first
+    column (every other column null), so that one write of the rows gives bronze and the quarantine alike
+    (:func:`jobs.lib.lake.write_diverting`)."""
     from pyspark.sql import functions as F
 
-    rule = F.regexp_extract("reason", r"^([a-z_]+):", 1)
+    refused = F.col("reason").isNotNull()
     raw = F.make_valid_utf8("value") if source.encoding == "utf-8" else F.col("value")  # invalid bytes: U+FFFD
-    quarantine = checked.where(F.col("reason").isNotNull()).select(
-        F.lit(None).cast("string").alias("stream"), F.lit(batch).alias("batch_id"),
-        F.col("_source_file").alias("source_file"), F.col("line_number").cast("bigint").alias("row_number"),
-        F.concat_ws(":", "_source_file", F.col("line_number").cast("string")).alias("row_id"),
-        F.lit(None).cast("string").alias("record_key"), "reason", rule.alias("rule"), raw.alias("raw"),
-    )
-    rows = checked.where(F.col("reason").isNull()).select(
-        *[F.col(f"_f.`{c}`").alias(c) for c in columns],
-        F.lit(batch).alias("_batch_id"), F.col("_source_file"),
+    first, *rest = columns
+    return checked.select(
+        F.when(refused, raw).otherwise(F.col(f"_f.`{first}`")).alias(first),
+        *[F.col(f"_f.`{c}`").alias(c) for c in rest],
+        F.when(refused, F.col("reason")).otherwise(F.lit(batch)).alias("_batch_id"), F.col("_source_file"),
         F.col("line_number").cast("bigint").alias("_row_number"),
         F.col("file_time").cast("timestamp").alias("_ingest_time"), F.lit(ds).alias("ds"),
+        refused.alias(REFUSED),
     )
-    return rows, quarantine
+
+
+def quarantine_rows(refused: DataFrame, columns: Sequence[str], stream: str, batch: str) -> DataFrame:
+    """The quarantine rows of the refused records of :func:`bronze_rows` (with reason and rule)."""
+    from pyspark.sql import functions as F
+
+    rule = F.regexp_extract("_batch_id", r"^([a-z_]+):", 1)
+    return refused.select(
+        F.lit(stream).alias("stream"), F.lit(batch).alias("batch_id"), F.col("_source_file").alias("source_file"),
+        F.col("_row_number").alias("row_number"),
+        F.concat_ws(":", "_source_file", F.col("_row_number").cast("string")).alias("row_id"),
+        F.lit(None).cast("string").alias("record_key"), F.col("_batch_id").alias("reason"), rule.alias("rule"),
+        F.col(f"`{columns[0]}`").alias("raw"),
+    )
 
 
 def _field_count(delimiter: str):
@@ -439,27 +454,32 @@ def checked_records(spark: SparkSession, files: Sequence[str], columns: Sequence
     """Every record after each file's header, checked (:func:`check`) and numbered; the stream's
     :class:`Numbering`; and how many lines continue a multi-line record.
 
-    One pass over the text checks every line as a record of its own and keeps the result (persisted, and appended
-    to ``kept`` for the caller to unpersist once the bronze rows and the quarantine are written: both read it).
-    The aggregate that numbers the lines and finds the files with multi-line records then reads the kept lines,
-    not the files again (1M lines: one pass over the text fewer). In files with multi-line records, the lines
-    that are records of their own keep their checks; the others are stitched into records from the kept lines
+    A first pass over the text numbers the lines and finds the files with multi-line records (one small aggregate,
+    no parsing: :func:`number_lines`). Without such files the records are the lines, each checked as a record of
+    its own, and the returned frame is computed by whatever action reads it (one more read of the text, nothing
+    kept). Otherwise the checked lines are kept (persisted, and appended to ``kept`` for the caller to unpersist
+    once it has written what it reads from them): in files with multi-line records, the lines that are records of
+    their own keep their checks; the others are stitched into records from the kept lines
     (:func:`landing_records`), checked and kept too.
+
+    Both passes read the same files in the same splits, so the second's lines get the first's numbers; a file
+    changed between them (still being written) shows as a count that does not reconcile, and the task fails.
     """
     from pyspark.sql import functions as F
 
     lines = text_lines(spark, files, source.encoding)
+    numbering = number_lines(lines.select("file_name", "_block", "_order",
+                                          opens_a_quote(source.delimiter).alias("_opens")))
     as_records = lines.select(_without_cr().alias("value"), F.col("value").endswith("\r").alias("_cr"),
-                              "file_name", "file_time", "_block", "_order",
-                              opens_a_quote(source.delimiter).alias("_opens"), F.lit(1).alias("lines"),
+                              "file_name", "file_time", "_block", "_order", F.lit(1).alias("lines"),
                               F.lit(None).cast("string").alias("unterminated"))
-    checked = check(as_records, columns, source, source_files, found_by_file, refused).persist()
+    checked = check(as_records, columns, source, source_files, found_by_file, refused)
+    if not numbering.multiline_files:
+        return numbered(checked, numbering).where("line_number > 1").select(*CHECKED), numbering, 0
+    checked = checked.persist()
     kept.append(checked)
-    numbering = number_lines(checked)
     all_lines = numbered(checked, numbering)
     body = all_lines.where("line_number > 1").select(*CHECKED)
-    if not numbering.multiline_files:
-        return body, numbering, 0
     in_multiline = F.col("file_name").isin(numbering.multiline_files)
     alone, records = landing_records(all_lines.where(in_multiline), numbering.multiline_files, source.delimiter)
     stitched = check(records.where("line_number > 1"), columns, source, source_files, found_by_file, refused) \
@@ -514,28 +534,35 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
 
 
 def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.ExitStack) -> list[BatchQuality]:
-    from pyspark.sql import functions as F
-
     cfg = settings()
     # The codec's own name ('UTF8', 'latin1' -> 'utf-8', 'iso8859-1'): the reader and the checks compare it.
     source = replace(use_case.source, encoding=landing_encoding(use_case.source.encoding))
     records: list[BatchQuality] = []
     quarantined: list[DataFrame] = []
     cached: list[DataFrame] = []
-    for stream in tables.STREAMS:
-        folder = cfg.landing_dir(use_case.name, stream, ds)
-        batch = batch_id(use_case.name, stream, ds)
-        columns = list(use_case.stream_schema(stream))
-        files = landing_files(folder)
-        if files is None and stream == "events":
-            raise LandingError(f"{use_case.name} {ds}: landing folder {folder} does not exist; nothing arrived "
-                               "for this date (check the upstream delivery, or replay it with `make replay`)")
-        if not files and stream == "events":
-            raise LandingError(f"{use_case.name} {ds}: landing folder {folder} holds no data files")
-        record = BatchQuality(stream=stream, batch_id=batch, rows_in=0, rows_out=0,
-                              status="ok" if files is not None else "no_landing_folder",
-                              detail=f"{len(files or [])} file(s) from {folder}")
-        if files:
+    # Each stream's rows are written once: bronze commits the good ones, the refused ones stay in the write's
+    # staging folder (lake.write_diverting) until the quarantine holds them.
+    with contextlib.ExitStack() as refused_rows:
+        for stream in tables.STREAMS:
+            folder = cfg.landing_dir(use_case.name, stream, ds)
+            batch = batch_id(use_case.name, stream, ds)
+            columns = list(use_case.stream_schema(stream))
+            table = tables.bronze(use_case.name, stream)
+            files = landing_files(folder)
+            if files is None and stream == "events":
+                raise LandingError(f"{use_case.name} {ds}: landing folder {folder} does not exist; nothing arrived "
+                                   "for this date (check the upstream delivery, or replay it with `make replay`)")
+            if not files and stream == "events":
+                raise LandingError(f"{use_case.name} {ds}: landing folder {folder} holds no data files")
+            record = BatchQuality(stream=stream, batch_id=batch, rows_in=0, rows_out=0,
+                                  status="ok" if files is not None else "no_landing_folder",
+                                  detail=f"{len(files or [])} file(s) from {folder}")
+            records.append(record)
+            if not files:  # the date's rows, if a run before this one wrote some, go (no commit when none)
+                if not lake.exists(table) or committed_rows(spark, table, {"ds": ds}):
+                    lake.write(spark.createDataFrame([], bronze_ddl(columns)), table, mode="overwrite",
+                               partition_by=["ds"], replace_where=f"ds = '{ds}'")
+                continue
             found_by_file, refused, changed = check_headers(read_headers(files, source.encoding), columns,
                                                             required_columns(use_case, stream), source)
             if stream == "events":
@@ -544,7 +571,6 @@ def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.E
             source_files = {posixpath.basename(path): _relative(path, cfg.paths.landing) for path in files}
             checked, numbering, spans = checked_records(spark, files, columns, source, source_files, found_by_file,
                                                         refused, cached)
-            rows, bad = split_checked(checked, columns, source, ds, batch)
             # Every line but each file's header, less the lines that continue a record.
             record.rows_in = numbering.n_lines - len(numbering.files) - spans
             if numbering.multiline_files:
@@ -553,21 +579,19 @@ def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.E
                 record.status = "schema_change"
                 record.detail += "; schema_change: " + "; ".join(
                     f"{source_files[file]}: {note}" for file, note in sorted(changed.items()))
-            quarantined.append(bad.withColumn("stream", F.lit(stream)))
-        else:
-            rows = spark.createDataFrame([], bronze_ddl(columns))
-        lake.write(rows, tables.bronze(use_case.name, stream), mode="overwrite", partition_by=["ds"],
-                   replace_where=f"ds = '{ds}'")
-        records.append(record)
+            bad = refused_rows.enter_context(lake.write_diverting(
+                bronze_rows(checked, columns, source, ds, batch), table, REFUSED, mode="overwrite",
+                partition_by=["ds"], replace_where=f"ds = '{ds}'"))
+            quarantined.append(quarantine_rows(bad, columns, stream, batch))
 
-    all_bad = empty_quarantine(spark).drop("ds", "layer")
-    for frame in quarantined:
-        all_bad = all_bad.unionByName(frame)
-    try:
-        write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
-    finally:
-        for frame in cached:
-            frame.unpersist()
+        all_bad = empty_quarantine(spark).drop("ds", "layer")
+        for frame in quarantined:
+            all_bad = all_bad.unionByName(frame)
+        try:
+            write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
+        finally:
+            for frame in cached:
+                frame.unpersist()
     # Reconcile against what was committed, not against what we meant to write; the quarantined counts by
     # rule come from the committed quarantine rows too.
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.bronze(use_case.name, stream),

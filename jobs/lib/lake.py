@@ -14,10 +14,11 @@ matching partitions, ``merge`` upserts by key and refuses a source with duplicat
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,8 @@ DELTA_SPARK = "delta-spark"
 DELTA_RS = "delta-rs"
 MODES = ("append", "overwrite")
 
-__all__ = ["DeltaLakeError", "exists", "engine", "history", "install", "merge", "read", "restore", "vacuum", "write"]
+__all__ = ["DeltaLakeError", "exists", "engine", "history", "install", "merge", "read", "restore", "vacuum", "write",
+           "write_diverting"]
 
 
 def _jvm_has_delta(spark: SparkSession) -> bool:
@@ -189,16 +191,9 @@ def write(
     matching the predicate — under delta-rs a predicate on partition columns — and leaves the rest.
     ``merge_schema`` allows new columns. A schema mismatch fails before anything is written.
     """
-    if mode not in MODES:
-        raise ValueError(f"write to {table}: mode must be one of {MODES}, got {mode!r}")
-    if replace_where and mode != "overwrite":
-        raise ValueError(f"write to {table}: replace_where needs mode='overwrite'")
+    _check_mode(table, mode, replace_where)
     spark = df.sparkSession
-    if exists(table):
-        current = schema(table, spark)
-        check_schema(table, current, df.schema, merge_schema, overwrite=mode == "overwrite")
-        # Same column order as the table; new columns (merge_schema) at the end.
-        df = df.select(*current.names, *[c for c in df.columns if c not in current.names])
+    df = _conformed(df, table, mode, merge_schema)
     if engine(spark) == DELTA_RS and native_io():
         _write_native(df, table, mode, partition_by, replace_where, merge_schema)
         return
@@ -216,11 +211,68 @@ def write(
     writer.save(table_uri(table))
 
 
+def _check_mode(table: str, mode: str, replace_where: str | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"write to {table}: mode must be one of {MODES}, got {mode!r}")
+    if replace_where and mode != "overwrite":
+        raise ValueError(f"write to {table}: replace_where needs mode='overwrite'")
+
+
+def _conformed(df: DataFrame, table: str, mode: str, merge_schema: bool) -> DataFrame:
+    """``df`` checked against the table's schema (when the table exists) and in its column order, new columns
+    (``merge_schema``) at the end."""
+    if not exists(table):
+        return df
+    current = schema(table, df.sparkSession)
+    check_schema(table, current, df.schema, merge_schema, overwrite=mode == "overwrite")
+    return df.select(*current.names, *[c for c in df.columns if c not in current.names])
+
+
+@contextlib.contextmanager
+def write_diverting(df: DataFrame, table: str, divert: str, mode: str = "append",
+                    partition_by: Sequence[str] | None = None, replace_where: str | None = None,
+                    ) -> Iterator[DataFrame]:
+    """:func:`write` of the rows of ``df`` whose boolean column ``divert`` is not true (the column itself is not
+    written); within the block, the rows where it is true, with ``df``'s other columns: the table never gets them.
+
+    For a job with two outputs of one pass, such as the records it keeps and the ones it refuses. With the delta-rs
+    engine's native I/O both come out of one Spark job, one read of the input and nothing cached: Spark writes
+    every row into the write's staging folder, partitioned by ``divert`` first; the commit takes the kept rows'
+    files, and the block reads the diverted ones from the staging folder, which is removed when the block ends.
+    Other engines: ``df`` is persisted, written less the diverted rows, and filtered for them in the block.
+    """
+    from pyspark.sql import functions as F
+
+    _check_mode(table, mode, replace_where)
+    spark = df.sparkSession
+    flag = F.coalesce(F.col(divert), F.lit(False))
+    if not (engine(spark) == DELTA_RS and native_io()):
+        kept = df.withColumn(divert, flag).persist()
+        try:
+            write(kept.where(~F.col(divert)).drop(divert), table, mode, partition_by, replace_where)
+            yield kept.where(F.col(divert)).drop(divert)
+        finally:
+            kept.unpersist()
+        return
+    rows = _conformed(df.drop(divert), table, mode, merge_schema=False)
+    staged = df.withColumn(divert, flag).select(*rows.columns, divert)
+    diverted = _write_native(staged, table, mode, partition_by, replace_where, merge_schema=False, divert=divert)
+    try:
+        if os.path.isdir(diverted):
+            yield spark.read.schema(rows.schema).option("basePath", diverted).parquet(diverted)
+        else:  # Spark writes no folder for a value no row has
+            yield spark.createDataFrame([], rows.schema)
+    finally:
+        import shutil
+
+        shutil.rmtree(os.path.dirname(diverted), ignore_errors=True)
+
+
 STAGING = "_riskpipe_staging"  # under the table folder: Spark writes here, the commit moves the files into place
 
 
 def _write_native(df: DataFrame, table: str, mode: str, partition_by: Sequence[str] | None,
-                  replace_where: str | None, merge_schema: bool) -> None:
+                  replace_where: str | None, merge_schema: bool, divert: str | None = None) -> str | None:
     """One Delta commit of files Spark's own Parquet writer wrote (JVM only, no Python workers).
 
     Spark writes the data into a staging folder of the table (``_riskpipe_staging/<job>``, Hive-style partition
@@ -228,6 +280,10 @@ def _write_native(df: DataFrame, table: str, mode: str, partition_by: Sequence[s
     and column statistics from the Parquet footer, and commits all of them through delta-rs with the same
     checks as the data source's writer (partition columns, ``replaceWhere`` conformity, schema). A crash
     before the commit leaves files the log does not name: readers never see them, ``vacuum`` deletes them.
+
+    ``divert``: a boolean column of ``df`` (never null) whose true rows are written under
+    ``<staging>/<divert>=true`` and not committed; that folder is returned and left for the caller to read and
+    remove (:func:`write_diverting`). Without it the staging folder is removed and None returned.
     """
     from jobs.lib.delta_rs import DeltaCommitMessage, DeltaRsWriter, open_table, table_exists
 
@@ -243,22 +299,30 @@ def _write_native(df: DataFrame, table: str, mode: str, partition_by: Sequence[s
         missing = [c for c in partitions if c not in df.columns]
         if missing:
             raise DeltaLakeError(f"write to {uri}: partition columns {missing} are not in the data")
-    committer = DeltaRsWriter(uri, df.schema, mode == "overwrite", partitions, replace_where, merge_schema, existed)
+    data_schema = df.drop(divert).schema if divert else df.schema
+    committer = DeltaRsWriter(uri, data_schema, mode == "overwrite", partitions, replace_where, merge_schema, existed)
     root = os.path.abspath(uri)
     staging = f"{root}/{STAGING}/{committer.job_id}"
     spark = df.sparkSession
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: delta-rs reads it
     writer = df.write.mode("overwrite").option("compression", "snappy")
-    if partitions:
-        writer = writer.partitionBy(*partitions)
+    folders = [divert, *partitions] if divert else partitions
+    if folders:
+        writer = writer.partitionBy(*folders)
+    import shutil
+
     try:
         writer.parquet(staging)
-        files = _adopt_staged(staging, root, partitions, committer.job_id)
+        kept = f"{staging}/{divert}=false" if divert else staging
+        files = _adopt_staged(kept, root, partitions, committer.job_id)
         committer.commit([DeltaCommitMessage(files=files)])
-    finally:
-        import shutil
-
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if divert:
+        return f"{staging}/{divert}=true"
+    shutil.rmtree(staging, ignore_errors=True)
+    return None
 
 
 def _adopt_staged(staging: str, root: str, partitions: list[str], job_id: str):
