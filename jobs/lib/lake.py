@@ -245,17 +245,16 @@ def write_diverting(df: DataFrame, table: str, divert: str, mode: str = "append"
 
     _check_mode(table, mode, replace_where)
     spark = df.sparkSession
-    flag = F.coalesce(F.col(divert), F.lit(False))
+    rows = _conformed(df.drop(divert), table, mode, merge_schema=False)  # the table's columns, in its order
+    staged = df.withColumn(divert, F.coalesce(F.col(divert), F.lit(False))).select(*rows.columns, divert)
     if not (engine(spark) == DELTA_RS and native_io()):
-        kept = df.withColumn(divert, flag).persist()
+        kept = staged.persist()
         try:
             write(kept.where(~F.col(divert)).drop(divert), table, mode, partition_by, replace_where)
             yield kept.where(F.col(divert)).drop(divert)
         finally:
             kept.unpersist()
         return
-    rows = _conformed(df.drop(divert), table, mode, merge_schema=False)
-    staged = df.withColumn(divert, flag).select(*rows.columns, divert)
     diverted = _write_native(staged, table, mode, partition_by, replace_where, merge_schema=False, divert=divert)
     try:
         if os.path.isdir(diverted):

@@ -458,6 +458,58 @@ def test_native_and_data_source_reads_agree(spark, new_table, monkeypatch):
     assert reads["1"][2].count() == 1
 
 
+# ------------------------------------------------------------------------------ one write, two outputs
+def _staged_parquet(path: str) -> list[Path]:
+    return list((Path(path) / lake.STAGING).rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("native", ["1", "0"], ids=["native-io", "data-source"])
+def test_write_diverting_commits_the_kept_rows_and_hands_the_diverted_ones_to_the_block(
+        spark, new_table, monkeypatch, native):
+    """The table gets the rows whose flag is false or null, in one commit replacing the partition; the block gets
+    the flagged rows with the table's columns; no file under the table holds them once the block has ended."""
+    monkeypatch.setenv("RISKPIPE_DELTA_NATIVE_IO", native)
+    t = new_table()
+    lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
+    day = [(10, "keep", 1.0, "2024-01-02"), (11, "out", 2.0, "2024-01-02"), (12, "no flag", None, "2024-01-02")]
+    flagged = frame(spark, day).withColumn("_out", F.when(F.col("id") == 11, True).when(F.col("id") == 10, False))
+    with lake.write_diverting(flagged.select("_out", "name", "id", "amount", "ds"), t, "_out", mode="overwrite",
+                              replace_where="ds = '2024-01-02'") as diverted:
+        assert diverted.columns == ["id", "name", "amount", "ds"]
+        assert spark_rows(diverted) == [(11, "out", 2.0, "2024-01-02")]
+        assert lake.version(t) == 1  # committed before the block
+    assertDataFrameEqual(lake.read(t), frame(spark, [*PEOPLE[:2], PEOPLE[4], day[0], day[2]]))
+    for f in live_files(t):
+        assert pq.read_schema(Path(t) / f).names == ["id", "name", "amount"]
+    assert not _staged_parquet(t)
+    assert all(11 not in pq.read_table(Path(t) / f).column("id").to_pylist() for f in data_files(t))
+
+
+def test_write_diverting_with_every_row_or_none_diverted_and_a_block_that_fails(spark, new_table):
+    t = new_table()
+    lake.write(frame(spark, PEOPLE), t, partition_by=["ds"])
+    day = frame(spark, PEOPLE[2:4])
+    with lake.write_diverting(day.withColumn("_out", F.lit(True)), t, "_out", mode="overwrite",
+                              replace_where="ds = '2024-01-02'") as diverted:
+        assertDataFrameEqual(diverted, day)
+    assert lake.version(t) == 1 and lake.read(t).where("ds = '2024-01-02'").count() == 0
+
+    with pytest.raises(RuntimeError, match="the block failed"):
+        with lake.write_diverting(day.withColumn("_out", F.lit(False)), t, "_out", mode="overwrite",
+                                  replace_where="ds = '2024-01-02'") as diverted:
+            assert diverted.count() == 0 and diverted.columns == day.columns
+            raise RuntimeError("the block failed")
+    assert lake.version(t) == 2  # the commit stands; what the block was given is gone
+    assertDataFrameEqual(lake.read(t), frame(spark, PEOPLE))
+    assert not _staged_parquet(t)
+
+    retyped = day.withColumn("amount", F.col("amount").cast("string")).withColumn("_out", F.lit(False))
+    with pytest.raises(DeltaLakeError, match="amount"):
+        with lake.write_diverting(retyped, t, "_out", mode="overwrite", replace_where="ds = '2024-01-02'"):
+            pass
+    assert lake.version(t) == 2
+
+
 # ---------------------------------------------------------------------------------------- interop
 def test_tables_written_by_deltalake_read_through_the_lake(spark, new_table):
     plain, parted = new_table("plain"), new_table("parted")

@@ -286,3 +286,28 @@ def test_the_lenient_column_policy_ingests_changed_files_names_the_columns_and_n
                    f"events/ds={ds}/new.csv: new column(s) ['channel'] ignored",
                    f"events/ds={ds}/no_city.csv: missing column(s) ['city'] set to null"):
         assert change in quality.detail
+
+
+def test_a_stream_whose_landing_folder_is_gone_loses_the_dates_rows_and_a_rerun_commits_nothing(
+        crm, lakehouse, spark):
+    """Labels landed for a date, then their folder was withdrawn: a rerun leaves bronze without the date's labels,
+    and the rerun after it makes no commit to the labels table (nothing to change)."""
+    import shutil
+
+    from jobs import bronze
+    from jobs.lib import lake, tables
+
+    ds = "2026-04-20"
+    write_landing(lakehouse, NAME, "events", ds, _csv([COLUMNS, _row(1, ds)]))
+    folder = write_landing(lakehouse, NAME, "labels", ds, _csv([["note_id", "converted"], [f"N-{ds}-0001", "yes"]]))
+    bronze.ingest(spark, crm, ds)
+    labels = tables.bronze(NAME, "labels")
+    assert lake.read(labels).where(f"ds = '{ds}'").count() == 1
+
+    shutil.rmtree(folder.parent)
+    records = bronze.ingest(spark, crm, ds)
+    assert {r.stream: (r.status, r.rows_in, r.rows_out) for r in records}["labels"] == ("no_landing_folder", 0, 0)
+    assert lake.read(labels).where(f"ds = '{ds}'").count() == 0
+    version = lake.version(labels)
+    bronze.ingest(spark, crm, ds)
+    assert lake.version(labels) == version
