@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import posixpath
 import re
@@ -43,7 +44,7 @@ from jobs.lib.cli import run_job
 from jobs.lib.config import Source, UseCase, landing_encoding, settings
 from jobs.lib.delta_rs import filesystem
 from jobs.lib.quality import BatchQuality, committed_rows, empty_quarantine, reconcile_and_record, write_quarantine
-from jobs.lib.spark import sized_for
+from jobs.lib.spark import concurrently, sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -535,8 +536,6 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
 
 
 def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.ExitStack) -> list[BatchQuality]:
-    from concurrent.futures import ThreadPoolExecutor
-
     cfg = settings()
     folders = {stream: cfg.landing_dir(use_case.name, stream, ds) for stream in tables.STREAMS}
     files = {stream: landing_files(folder) for stream, folder in folders.items()}
@@ -549,11 +548,11 @@ def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.E
     # Each stream's rows are written once: bronze commits the good ones, the refused ones stay in the write's
     # staging folder (lake.write_diverting) until the quarantine holds them. The streams land at the same time,
     # one thread each: a day's labels are a few Spark jobs on a few rows, done while the events' write runs.
-    with contextlib.ExitStack() as refused_rows, ThreadPoolExecutor(len(tables.STREAMS)) as pool:
+    with contextlib.ExitStack() as refused_rows:
         stacks = threading.Lock()
-        landed = [pool.submit(_land, spark, use_case, ds, stream, folders[stream], files[stream], sized,
-                              refused_rows, stacks, cached) for stream in tables.STREAMS]
-        records, quarantined = zip(*(future.result() for future in landed))
+        records, quarantined = zip(*concurrently(spark, [
+            functools.partial(_land, spark, use_case, ds, stream, folders[stream], files[stream], sized, refused_rows,
+                              stacks, cached) for stream in tables.STREAMS]))
         all_bad = empty_quarantine(spark).drop("ds", "layer")
         for frame in quarantined:
             if frame is not None:

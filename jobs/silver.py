@@ -24,6 +24,7 @@ Run: ``spark-submit jobs/silver.py --use-case credit_default --ds 2026-01-15``.
 """
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from jobs.lib.quality import (
     write_quality,
     write_quarantine,
 )
-from jobs.lib.spark import checkpoint, sized_for
+from jobs.lib.spark import checkpoint, concurrently, sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -379,13 +380,11 @@ def refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
 
 
 def _refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality]:
-    from concurrent.futures import ThreadPoolExecutor
-
     records, quarantines, gate_errors, outputs = [], [], [], []
     # The streams are refined at the same time, one thread each, and their outputs written so: a day's labels
     # are a few Spark jobs on a few rows, done while the events' run.
-    with ThreadPoolExecutor(len(tables.STREAMS)) as pool:
-        refined = list(pool.map(lambda stream: refine_stream(spark, use_case, ds, stream), tables.STREAMS))
+    refined = concurrently(spark, [functools.partial(refine_stream, spark, use_case, ds, stream)
+                                   for stream in tables.STREAMS])
     for stream, (good, quarantine, record, table_failures) in zip(tables.STREAMS, refined, strict=True):
         records.append(record)
         quarantines.append(quarantine)
@@ -418,8 +417,7 @@ def _refine(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQualit
     writes += [lambda stream=stream, good=good: lake.write(good, tables.silver(use_case.name, stream), mode="overwrite",
                                                            partition_by=["ds"], replace_where=f"ds = '{ds}'")
                for stream, good, _ in outputs]
-    with ThreadPoolExecutor(len(writes)) as pool:
-        list(pool.map(lambda write: write(), writes))
+    concurrently(spark, writes)
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.silver(use_case.name, stream))
     return records
 

@@ -446,3 +446,40 @@ def test_a_date_above_the_threshold_gives_the_tables_of_a_small_one_and_leaves_t
     records, rows = small
     assert rows["training"] and records[2][1].rows_out == len(rows["training"])  # labels joined that date's features
     assert large == small
+
+
+def test_parts_of_a_job_run_concurrently_checkpoint_on_the_jobs_session_where_another_is_the_default(
+        spark, spark_connect_server):
+    """In an Airflow task the provider's session is opened first, so it is the process's default Spark Connect
+    session; PySpark builds a checkpoint on the thread's active session, which a new thread does not have. A plain
+    thread's checkpoint lands on the other session and cannot be read; ``concurrently`` gives each thread the job's
+    session, and its parts' checkpoints read back."""
+    import threading
+
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    from jobs.lib.spark import checkpoint, concurrently
+
+    def part(n: int) -> int:
+        return checkpoint(spark.range(n)).count()
+
+    other = ConnectSession.builder.remote(spark_connect_server).create()
+    default, ConnectSession._default_session = ConnectSession._default_session, other
+    try:
+        errors = []
+        plain = threading.Thread(target=lambda: errors.append(_error_of(part, 3)))
+        plain.start()
+        plain.join()
+        assert errors[0] is not None, "a plain thread's checkpoint was expected to land on the default session"
+        assert concurrently(spark, [lambda: part(3), lambda: part(5)]) == [3, 5]
+    finally:
+        ConnectSession._default_session = default
+        other.stop()
+
+
+def _error_of(call, *args) -> Exception | None:
+    try:
+        call(*args)
+    except Exception as error:  # noqa: BLE001 - whichever error the other session gives
+        return error
+    return None
