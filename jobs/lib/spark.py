@@ -14,9 +14,9 @@ import contextlib
 import os
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from jobs.lib.config import Settings, settings
 
@@ -54,8 +54,6 @@ def driver_java_options(conf: Mapping[str, str], cfg: Settings, *extra: str) -> 
     return " ".join(o.strip() for o in options if o and o.strip())
 
 
-T = TypeVar("T")
-
 _session: SparkSession | None = None  # the session get_spark handed out (or was given by use_session)
 
 
@@ -80,24 +78,6 @@ def _activate(spark: SparkSession) -> None:
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     ConnectSession._active_session.session = spark
-
-
-def concurrently(spark: SparkSession, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run ``calls`` at the same time, one thread each, with ``spark`` as each thread's active session; their
-    results in order (once all have ended, the error of the first that failed is raised). For a job's independent parts, such as a
-    date's streams: Spark runs their jobs side by side, and one part's small jobs fill the time another's large
-    ones leave idle. A Spark Connect session is active per thread (:func:`_activate`: without it a thread's
-    checkpoints would be built on another session)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def in_thread(call: Callable[[], T]) -> T:
-        if is_connect(spark):
-            _activate(spark)
-        return call()
-
-    with ThreadPoolExecutor(max(1, len(calls))) as pool:
-        futures = [pool.submit(in_thread, call) for call in calls]
-    return [future.result() for future in futures]
 
 
 def release_session() -> None:
