@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -192,8 +193,13 @@ def write(
     ``merge_schema`` allows new columns. A schema mismatch fails before anything is written.
     """
     _check_mode(table, mode, replace_where)
+    _write_conformed(_conformed(df, table, mode, merge_schema), table, mode, partition_by, replace_where, merge_schema)
+
+
+def _write_conformed(df: DataFrame, table: str, mode: str, partition_by: Sequence[str] | None,
+                     replace_where: str | None, merge_schema: bool) -> None:
+    """:func:`write` of a frame already checked against the table (:func:`_conformed`)."""
     spark = df.sparkSession
-    df = _conformed(df, table, mode, merge_schema)
     if engine(spark) == DELTA_RS and native_io():
         _write_native(df, table, mode, partition_by, replace_where, merge_schema)
         return
@@ -250,7 +256,8 @@ def write_diverting(df: DataFrame, table: str, divert: str, mode: str = "append"
     if not (engine(spark) == DELTA_RS and native_io()):
         kept = staged.persist()
         try:
-            write(kept.where(~F.col(divert)).drop(divert), table, mode, partition_by, replace_where)
+            _write_conformed(kept.where(~F.col(divert)).drop(divert), table, mode, partition_by, replace_where,
+                             merge_schema=False)
             yield kept.where(F.col(divert)).drop(divert)
         finally:
             kept.unpersist()
@@ -262,8 +269,6 @@ def write_diverting(df: DataFrame, table: str, divert: str, mode: str = "append"
         else:  # Spark writes no folder for a value no row has
             yield spark.createDataFrame([], rows.schema)
     finally:
-        import shutil
-
         shutil.rmtree(os.path.dirname(diverted), ignore_errors=True)
 
 
@@ -308,8 +313,6 @@ def _write_native(df: DataFrame, table: str, mode: str, partition_by: Sequence[s
     folders = [divert, *partitions] if divert else partitions
     if folders:
         writer = writer.partitionBy(*folders)
-    import shutil
-
     try:
         writer.parquet(staging)
         kept = f"{staging}/{divert}=false" if divert else staging
@@ -513,9 +516,6 @@ def vacuum(table: str, retention_hours: float = 168, spark: SparkSession | None 
 def _vacuum_staging(table: str, retention_hours: float) -> list[str]:
     """Delete the staging folders of native writes that crashed before their commit, older than the retention;
     returns the data files they held."""
-    import shutil
-    import time
-
     staging = os.path.join(os.path.abspath(table_uri(table)), STAGING)
     if "://" in table_uri(table) or not os.path.isdir(staging):
         return []
