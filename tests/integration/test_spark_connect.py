@@ -446,3 +446,72 @@ def test_a_date_above_the_threshold_gives_the_tables_of_a_small_one_and_leaves_t
     records, rows = small
     assert rows["training"] and records[2][1].rows_out == len(rows["training"])  # labels joined that date's features
     assert large == small
+
+
+def test_parts_of_a_job_run_concurrently_checkpoint_on_the_jobs_session_where_another_is_the_default(
+        spark, spark_connect_server):
+    """In an Airflow task the provider's session is opened first, so it is the process's default Spark Connect
+    session; PySpark builds a checkpoint on the thread's active session, which a new thread does not have. A plain
+    thread's checkpoint lands on the other session and cannot be read; ``concurrently`` gives each thread the job's
+    session, and its parts' checkpoints read back."""
+    import threading
+
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    from jobs.lib.spark import checkpoint, concurrently
+
+    def part(n: int) -> int:
+        return checkpoint(spark.range(n)).count()
+
+    other = ConnectSession.builder.remote(spark_connect_server).create()
+    default, ConnectSession._default_session = ConnectSession._default_session, other
+    try:
+        errors = []
+        plain = threading.Thread(target=lambda: errors.append(_error_of(part, 3)))
+        plain.start()
+        plain.join()
+        assert errors[0] is not None, "a plain thread's checkpoint was expected to land on the default session"
+        assert concurrently(spark, [lambda: part(3), lambda: part(5)]) == [3, 5]
+    finally:
+        ConnectSession._default_session = default
+        other.stop()
+
+
+def _error_of(call, *args) -> Exception | None:
+    try:
+        call(*args)
+    except Exception as error:  # noqa: BLE001 - whichever error the other session gives
+        return error
+    return None
+
+
+def test_a_dropped_checkpoint_is_released_on_the_server_by_the_releasing_thread(spark):
+    """PySpark releases a dropped checkpoint in a finalizer with a blocking gRPC call, which can wait forever when
+    the garbage collector runs it inside another gRPC call (one CI run hung so). The project's checkpoints are
+    released by a thread of their own: the finalizer only queues, and once the queue is drained the server has let
+    go of the rows (the relation can no longer be read), while a checkpoint still held reads back."""
+    import gc
+    import threading
+
+    from pyspark.sql.connect.dataframe import DataFrame as ConnectFrame
+    from pyspark.sql.connect.plan import CachedRemoteRelation
+
+    from jobs.lib.spark import checkpoint, drain_releases
+
+    def read(relation_id: str) -> int:
+        probe = CachedRemoteRelation(relation_id, spark)
+        try:
+            return ConnectFrame(probe, spark).count()
+        finally:
+            probe._relation_id = None  # a probe: its finalizer must not release what it read
+
+    kept, dropped = checkpoint(spark.range(3)), checkpoint(spark.range(4))
+    kept_id, dropped_id = kept._plan._relation_id, dropped._plan._relation_id
+    assert read(dropped_id) == 4
+    del dropped
+    gc.collect()
+    assert drain_releases(timeout=30)
+    with pytest.raises(Exception, match=dropped_id):
+        read(dropped_id)
+    assert read(kept_id) == 3 and kept.count() == 3
+    assert any(t.name == "riskpipe-checkpoint-release" for t in threading.enumerate())
