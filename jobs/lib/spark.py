@@ -224,45 +224,53 @@ def _release_checkpoints_off_the_finalizer() -> None:
     ``plan.py:788``), with a date's streams refined in two threads (:func:`concurrently`). Here ``__del__`` only
     puts the relation on a ``queue.SimpleQueue`` (whose ``put`` is safe in a finalizer); the thread makes PySpark's
     own release call where no lock is held. A client about to close first waits for what is queued
-    (:func:`drain_releases`)."""
-    global _releases
+    (:func:`drain_releases`). A process forked from this one gets a queue and a thread of its own."""
     if _releases is not None:
         return
     with _releases_lock:
         if _releases is not None:
             return
-        import queue
-
         from pyspark.sql.connect import plan
 
         release_now = plan.CachedRemoteRelation.__del__
-        pending: queue.SimpleQueue = queue.SimpleQueue()
 
         def release_later(relation) -> None:
             relation_id, relation._relation_id = relation._relation_id, None
-            if relation_id is not None and relation._spark_session is not None:
+            pending = _releases
+            if relation_id is not None and relation._spark_session is not None and pending is not None:
                 pending.put((relation_id, relation._spark_session))
 
-        def work_off() -> None:
-            while True:
-                item = pending.get()
-                if isinstance(item, threading.Event):  # drain_releases: everything queued before it is done
-                    item.set()
-                    continue
-                carrier = None
-                try:
-                    carrier = plan.CachedRemoteRelation(*item)
-                    release_now(carrier)  # PySpark's release: logs and swallows its own errors
-                except Exception:  # noqa: BLE001 - a release is best effort: the server drops it with the session
-                    pass
-                finally:
-                    if carrier is not None:
-                        carrier._relation_id = None  # released: its own finalizer has nothing left to queue
-                    carrier = item = None
-
-        threading.Thread(target=work_off, name="riskpipe-checkpoint-release", daemon=True).start()
+        _start_releasing(plan.CachedRemoteRelation, release_now)
         plan.CachedRemoteRelation.__del__ = release_later
-        _releases = pending
+        os.register_at_fork(after_in_child=lambda: _start_releasing(plan.CachedRemoteRelation, release_now))
+
+
+def _start_releasing(relation_class, release_now) -> None:
+    """A new queue and the daemon thread that works it off (:func:`_release_checkpoints_off_the_finalizer`)."""
+    import queue
+
+    global _releases
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work_off() -> None:
+        while True:
+            item = pending.get()
+            if isinstance(item, threading.Event):  # drain_releases: everything queued before it is done
+                item.set()
+                continue
+            carrier = None
+            try:
+                carrier = relation_class(*item)
+                release_now(carrier)  # PySpark's release: logs and swallows its own errors
+            except Exception:  # noqa: BLE001 - a release is best effort: the server drops it with the session
+                pass
+            finally:
+                if carrier is not None:
+                    carrier._relation_id = None  # released: its own finalizer has nothing left to queue
+                carrier = item = None
+
+    threading.Thread(target=work_off, name="riskpipe-checkpoint-release", daemon=True).start()
+    _releases = pending
 
 
 def drain_releases(timeout: float = 30.0) -> bool:

@@ -515,3 +515,17 @@ def test_a_dropped_checkpoint_is_released_on_the_server_by_the_releasing_thread(
         read(dropped_id)
     assert read(kept_id) == 3 and kept.count() == 3
     assert any(t.name == "riskpipe-checkpoint-release" for t in threading.enumerate())
+
+
+def test_a_forked_process_releases_checkpoints_with_a_thread_of_its_own(spark):
+    """A process forked after the releasing thread started does not inherit that thread: without its own, a
+    client closing in the child would wait out ``drain_releases``' timeout at the end of every task."""
+    from jobs.lib.spark import checkpoint, drain_releases
+
+    assert checkpoint(spark.range(2)).count() == 2  # the releasing thread runs in this process
+    pid = os.fork()
+    if pid == 0:  # the child: no gRPC call, only the queue and its thread
+        os._exit(0 if drain_releases(timeout=5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child's queue was never worked off"
+    assert drain_releases(timeout=30)
