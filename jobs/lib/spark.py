@@ -13,11 +13,10 @@ import atexit
 import contextlib
 import os
 import sys
-import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from jobs.lib.config import Settings, settings
 
@@ -55,8 +54,6 @@ def driver_java_options(conf: Mapping[str, str], cfg: Settings, *extra: str) -> 
     return " ".join(o.strip() for o in options if o and o.strip())
 
 
-T = TypeVar("T")
-
 _session: SparkSession | None = None  # the session get_spark handed out (or was given by use_session)
 
 
@@ -81,24 +78,6 @@ def _activate(spark: SparkSession) -> None:
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     ConnectSession._active_session.session = spark
-
-
-def concurrently(spark: SparkSession, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run ``calls`` at the same time, one thread each, with ``spark`` as each thread's active session; their
-    results in order (once all have ended, the error of the first that failed is raised). For a job's independent parts, such as a
-    date's streams: Spark runs their jobs side by side, and one part's small jobs fill the time another's large
-    ones leave idle. A Spark Connect session is active per thread (:func:`_activate`: without it a thread's
-    checkpoints would be built on another session)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def in_thread(call: Callable[[], T]) -> T:
-        if is_connect(spark):
-            _activate(spark)
-        return call()
-
-    with ThreadPoolExecutor(max(1, len(calls))) as pool:
-        futures = [pool.submit(in_thread, call) for call in calls]
-    return [future.result() for future in futures]
 
 
 def release_session() -> None:
@@ -204,83 +183,7 @@ def checkpoint(df: DataFrame) -> DataFrame:
     tells the server to drop them. Not fault tolerant: an executor lost mid-job loses its blocks, the task fails
     and Airflow's retry computes them again.
     """
-    if is_connect(df.sparkSession):
-        _release_checkpoints_off_the_finalizer()
     return df.localCheckpoint(eager=True)
-
-
-_releases = None  # queue.SimpleQueue the releasing thread works off; None until installed
-_releases_lock = threading.Lock()
-
-
-def _release_checkpoints_off_the_finalizer() -> None:
-    """From now on a dropped Spark Connect checkpoint is released on the server by one daemon thread of this
-    process, not in the finalizer that noticed it was dropped.
-
-    PySpark 4.2's ``CachedRemoteRelation.__del__`` makes a blocking gRPC call to release the checkpoint. The garbage
-    collector runs finalizers wherever it happens to run, including inside gRPC while another call holds the
-    channel's lock: the release then waits for that lock forever (lakehq/sail#1704; SPARK-58846 only bounds the
-    wait, to 60 s). A fresh-clone CI run hung that way (py-spy: the test thread in ``__del__`` at
-    ``plan.py:788``), with a date's streams refined in two threads (:func:`concurrently`). Here ``__del__`` only
-    puts the relation on a ``queue.SimpleQueue`` (whose ``put`` is safe in a finalizer); the thread makes PySpark's
-    own release call where no lock is held. A client about to close first waits for what is queued
-    (:func:`drain_releases`). A process forked from this one gets a queue and a thread of its own."""
-    if _releases is not None:
-        return
-    with _releases_lock:
-        if _releases is not None:
-            return
-        from pyspark.sql.connect import plan
-
-        release_now = plan.CachedRemoteRelation.__del__
-
-        def release_later(relation) -> None:
-            relation_id, relation._relation_id = relation._relation_id, None
-            pending = _releases
-            if relation_id is not None and relation._spark_session is not None and pending is not None:
-                pending.put((relation_id, relation._spark_session))
-
-        _start_releasing(plan.CachedRemoteRelation, release_now)
-        plan.CachedRemoteRelation.__del__ = release_later
-        os.register_at_fork(after_in_child=lambda: _start_releasing(plan.CachedRemoteRelation, release_now))
-
-
-def _start_releasing(relation_class, release_now) -> None:
-    """A new queue and the daemon thread that works it off (:func:`_release_checkpoints_off_the_finalizer`)."""
-    import queue
-
-    global _releases
-    pending: queue.SimpleQueue = queue.SimpleQueue()
-
-    def work_off() -> None:
-        while True:
-            item = pending.get()
-            if isinstance(item, threading.Event):  # drain_releases: everything queued before it is done
-                item.set()
-                continue
-            carrier = None
-            try:
-                carrier = relation_class(*item)
-                release_now(carrier)  # PySpark's release: logs and swallows its own errors
-            except Exception:  # noqa: BLE001 - a release is best effort: the server drops it with the session
-                pass
-            finally:
-                if carrier is not None:
-                    carrier._relation_id = None  # released: its own finalizer has nothing left to queue
-                carrier = item = None
-
-    threading.Thread(target=work_off, name="riskpipe-checkpoint-release", daemon=True).start()
-    _releases = pending
-
-
-def drain_releases(timeout: float = 30.0) -> bool:
-    """Wait (up to ``timeout`` seconds) until every checkpoint dropped so far has been released on the server;
-    whether all were. Called before a client closes: a release queued for a closed client never happens."""
-    if _releases is None:
-        return True
-    done = threading.Event()
-    _releases.put(done)
-    return done.wait(timeout)
 
 
 def _current(spark: SparkSession, key: str) -> str | None:
@@ -381,7 +284,6 @@ def close_client(spark: SparkSession) -> None:
     finished its work and never exited): every client is closed here, at the latest at exit."""
     if spark in _clients:
         _clients.discard(spark)
-        drain_releases()
         with contextlib.suppress(Exception):
             spark.stop()
 
