@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import posixpath
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -42,7 +44,7 @@ from jobs.lib.cli import run_job
 from jobs.lib.config import Source, UseCase, landing_encoding, settings
 from jobs.lib.delta_rs import filesystem
 from jobs.lib.quality import BatchQuality, committed_rows, empty_quarantine, reconcile_and_record, write_quarantine
-from jobs.lib.spark import sized_for
+from jobs.lib.spark import concurrently, sized_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -535,58 +537,26 @@ def ingest(spark: SparkSession, use_case: UseCase, ds: str) -> list[BatchQuality
 
 def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.ExitStack) -> list[BatchQuality]:
     cfg = settings()
-    # The codec's own name ('UTF8', 'latin1' -> 'utf-8', 'iso8859-1'): the reader and the checks compare it.
-    source = replace(use_case.source, encoding=landing_encoding(use_case.source.encoding))
-    records: list[BatchQuality] = []
-    quarantined: list[DataFrame] = []
+    folders = {stream: cfg.landing_dir(use_case.name, stream, ds) for stream in tables.STREAMS}
+    files = {stream: landing_files(folder) for stream, folder in folders.items()}
+    if files["events"] is None:
+        raise LandingError(f"{use_case.name} {ds}: landing folder {folders['events']} does not exist; nothing "
+                           "arrived for this date (check the upstream delivery, or replay it with `make replay`)")
+    if not files["events"]:
+        raise LandingError(f"{use_case.name} {ds}: landing folder {folders['events']} holds no data files")
     cached: list[DataFrame] = []
     # Each stream's rows are written once: bronze commits the good ones, the refused ones stay in the write's
-    # staging folder (lake.write_diverting) until the quarantine holds them.
+    # staging folder (lake.write_diverting) until the quarantine holds them. The streams land at the same time,
+    # one thread each: a day's labels are a few Spark jobs on a few rows, done while the events' write runs.
     with contextlib.ExitStack() as refused_rows:
-        for stream in tables.STREAMS:
-            folder = cfg.landing_dir(use_case.name, stream, ds)
-            batch = batch_id(use_case.name, stream, ds)
-            columns = list(use_case.stream_schema(stream))
-            table = tables.bronze(use_case.name, stream)
-            files = landing_files(folder)
-            if files is None and stream == "events":
-                raise LandingError(f"{use_case.name} {ds}: landing folder {folder} does not exist; nothing arrived "
-                                   "for this date (check the upstream delivery, or replay it with `make replay`)")
-            if not files and stream == "events":
-                raise LandingError(f"{use_case.name} {ds}: landing folder {folder} holds no data files")
-            record = BatchQuality(stream=stream, batch_id=batch, rows_in=0, rows_out=0,
-                                  status="ok" if files is not None else "no_landing_folder",
-                                  detail=f"{len(files or [])} file(s) from {folder}")
-            records.append(record)
-            if not files:  # the date's rows, if a run before this one wrote some, go (no commit when none)
-                if not lake.exists(table) or committed_rows(spark, table, {"ds": ds}):
-                    lake.write(spark.createDataFrame([], bronze_ddl(columns)), table, mode="overwrite",
-                               partition_by=["ds"], replace_where=f"ds = '{ds}'")
-                continue
-            found_by_file, refused, changed = check_headers(read_headers(files, source.encoding), columns,
-                                                            required_columns(use_case, stream), source)
-            if stream == "events":
-                sized.enter_context(sized_for(spark, lambda: line_count(
-                    spark, files, cfg.spark.connect.codegen_min_rows)))
-            source_files = {posixpath.basename(path): _relative(path, cfg.paths.landing) for path in files}
-            checked, numbering, spans = checked_records(spark, files, columns, source, source_files, found_by_file,
-                                                        refused, cached)
-            # Every line but each file's header, less the lines that continue a record.
-            record.rows_in = numbering.n_lines - len(numbering.files) - spans
-            if numbering.multiline_files:
-                record.detail += f"; {len(numbering.multiline_files)} file(s) with multi-line records"
-            if changed:
-                record.status = "schema_change"
-                record.detail += "; schema_change: " + "; ".join(
-                    f"{source_files[file]}: {note}" for file, note in sorted(changed.items()))
-            bad = refused_rows.enter_context(lake.write_diverting(
-                bronze_rows(checked, columns, source, ds, batch), table, REFUSED, mode="overwrite",
-                partition_by=["ds"], replace_where=f"ds = '{ds}'"))
-            quarantined.append(quarantine_rows(bad, columns, stream, batch))
-
+        stacks = threading.Lock()
+        records, quarantined = zip(*concurrently(spark, [
+            functools.partial(_land, spark, use_case, ds, stream, folders[stream], files[stream], sized, refused_rows,
+                              stacks, cached) for stream in tables.STREAMS]))
         all_bad = empty_quarantine(spark).drop("ds", "layer")
         for frame in quarantined:
-            all_bad = all_bad.unionByName(frame)
+            if frame is not None:
+                all_bad = all_bad.unionByName(frame)
         try:
             write_quarantine(spark, use_case.name, ds, LAYER, all_bad)
         finally:
@@ -594,9 +564,59 @@ def _ingest(spark: SparkSession, use_case: UseCase, ds: str, sized: contextlib.E
                 frame.unpersist()
     # Reconcile against what was committed, not against what we meant to write; the quarantined counts by
     # rule come from the committed quarantine rows too.
+    records = list(records)
     reconcile_and_record(spark, use_case.name, ds, LAYER, records, lambda stream: tables.bronze(use_case.name, stream),
                          reasons_from_quarantine=True)
     return records
+
+
+def _land(spark: SparkSession, use_case: UseCase, ds: str, stream: str, folder: str, files: list[str] | None,
+          sized: contextlib.ExitStack, refused_rows: contextlib.ExitStack, stacks: threading.Lock,
+          cached: list[DataFrame]) -> tuple[BatchQuality, DataFrame | None]:
+    """Land one stream's files of ``ds`` in bronze; its quality record (counts received so far) and its refused
+    records as quarantine rows (None without files), readable until ``refused_rows`` closes."""
+    cfg = settings()
+    # The codec's own name ('UTF8', 'latin1' -> 'utf-8', 'iso8859-1'): the reader and the checks compare it.
+    source = replace(use_case.source, encoding=landing_encoding(use_case.source.encoding))
+    batch = batch_id(use_case.name, stream, ds)
+    columns = list(use_case.stream_schema(stream))
+    table = tables.bronze(use_case.name, stream)
+    record = BatchQuality(stream=stream, batch_id=batch, rows_in=0, rows_out=0,
+                          status="ok" if files is not None else "no_landing_folder",
+                          detail=f"{len(files or [])} file(s) from {folder}")
+    if not files:  # the date's rows, if a run before this one wrote some, go (no commit when none)
+        if not lake.exists(table) or committed_rows(spark, table, {"ds": ds}):
+            lake.write(spark.createDataFrame([], bronze_ddl(columns)), table, mode="overwrite",
+                       partition_by=["ds"], replace_where=f"ds = '{ds}'")
+        return record, None
+    found_by_file, refused, changed = check_headers(read_headers(files, source.encoding), columns,
+                                                    required_columns(use_case, stream), source)
+    if stream == "events":
+        _enter(sized_for(spark, lambda: line_count(spark, files, cfg.spark.connect.codegen_min_rows)), sized, stacks)
+    source_files = {posixpath.basename(path): _relative(path, cfg.paths.landing) for path in files}
+    checked, numbering, spans = checked_records(spark, files, columns, source, source_files, found_by_file,
+                                                refused, cached)
+    # Every line but each file's header, less the lines that continue a record.
+    record.rows_in = numbering.n_lines - len(numbering.files) - spans
+    if numbering.multiline_files:
+        record.detail += f"; {len(numbering.multiline_files)} file(s) with multi-line records"
+    if changed:
+        record.status = "schema_change"
+        record.detail += "; schema_change: " + "; ".join(
+            f"{source_files[file]}: {note}" for file, note in sorted(changed.items()))
+    writing = lake.write_diverting(bronze_rows(checked, columns, source, ds, batch), table, REFUSED,
+                                   mode="overwrite", partition_by=["ds"], replace_where=f"ds = '{ds}'")
+    bad = _enter(writing, refused_rows, stacks)
+    return record, quarantine_rows(bad, columns, stream, batch)
+
+
+def _enter(context, stack: contextlib.ExitStack, lock: threading.Lock):
+    """``stack.enter_context(context)`` for a thread sharing ``stack``: entered outside the lock (it may run Spark
+    jobs), its exit put on the stack under it."""
+    value = context.__enter__()
+    with lock:
+        stack.push(context)
+    return value
 
 
 def summary(records: list[BatchQuality]) -> str:

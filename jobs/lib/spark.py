@@ -13,10 +13,11 @@ import atexit
 import contextlib
 import os
 import sys
+import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from jobs.lib.config import Settings, settings
 
@@ -54,6 +55,8 @@ def driver_java_options(conf: Mapping[str, str], cfg: Settings, *extra: str) -> 
     return " ".join(o.strip() for o in options if o and o.strip())
 
 
+T = TypeVar("T")
+
 _session: SparkSession | None = None  # the session get_spark handed out (or was given by use_session)
 
 
@@ -78,6 +81,43 @@ def _activate(spark: SparkSession) -> None:
     from pyspark.sql.connect.session import SparkSession as ConnectSession
 
     ConnectSession._active_session.session = spark
+
+
+def concurrently(spark: SparkSession, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` at the same time, one thread each, with ``spark`` as each thread's active session; their
+    results in order (once all have ended, the error of the first that failed is raised). For a job's independent
+    parts, such as a date's streams: Spark runs their jobs side by side, and one part's small jobs fill the time
+    another's large ones leave idle. A Spark Connect session is active per thread (:func:`_activate`: without it a
+    thread's checkpoints would be built on another session).
+
+    On Spark Connect no checkpoint is released while the parts run: every checkpoint a part makes is held until
+    all parts have ended and only then let go, in the calling thread (:func:`checkpoint`, "Releases"). A part's
+    checkpoints dropped mid-way are so released one after the other with no other call of this process under way,
+    as in a job run in one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    outer = getattr(_holding, "frames", None)
+    held: list = outer if outer is not None else []  # parts started inside a part hold into the outer list
+
+    def in_thread(call: Callable[[], T]) -> T:
+        if is_connect(spark):
+            _activate(spark)
+        _holding.frames = held
+        try:
+            return call()
+        finally:
+            _holding.frames = None
+
+    try:
+        with ThreadPoolExecutor(max(1, len(calls))) as pool:
+            futures = [pool.submit(in_thread, call) for call in calls]
+        return [future.result() for future in futures]
+    finally:
+        if outer is None:
+            held.clear()  # the last references of dropped checkpoints go here: released in this thread
+
+
+_holding = threading.local()  # .frames: the list concurrently() holds its parts' checkpoints in
 
 
 def release_session() -> None:
@@ -182,8 +222,65 @@ def checkpoint(df: DataFrame) -> DataFrame:
     The rows are kept (memory, then disk) until the returned frame is garbage-collected: the Connect client then
     tells the server to drop them. Not fault tolerant: an executor lost mid-job loses its blocks, the task fails
     and Airflow's retry computes them again.
+
+    Releases: PySpark 4.2.0 releases a dropped Connect checkpoint in ``CachedRemoteRelation.__del__`` with a
+    blocking gRPC call that has no deadline; two fresh-clone CI runs of this project hung for good in it, both
+    with a job's parts in threads (:func:`concurrently`). So a checkpoint made in a part is held until the parts
+    have ended (released then, in the caller's thread), and the release call gets a deadline
+    (:func:`_release_with_deadline`).
     """
-    return df.localCheckpoint(eager=True)
+    if not is_connect(df.sparkSession):
+        return df.localCheckpoint(eager=True)
+    _bound_releases()
+    kept = df.localCheckpoint(eager=True)
+    frames = getattr(_holding, "frames", None)
+    if frames is not None:  # made in a part of concurrently(): held until all parts have ended
+        frames.append(kept)
+    return kept
+
+
+RELEASE_DEADLINE_S = 60.0  # SPARK-58846's default for the same call
+
+
+def _bound_releases() -> None:
+    """Give PySpark's checkpoint release call a deadline (once per process): ``CachedRemoteRelation.__del__``
+    becomes :func:`_release_with_deadline`, its modules bound now (a finalizer must not import)."""
+    from pyspark.sql.connect import plan
+    from pyspark.sql.connect.proto import base_pb2
+
+    if getattr(plan.CachedRemoteRelation.__del__, "riskpipe_deadline", False):
+        return
+
+    def release(relation) -> None:
+        _release_with_deadline(relation, plan, base_pb2)
+
+    release.riskpipe_deadline = True
+    plan.CachedRemoteRelation.__del__ = release
+
+
+def _release_with_deadline(relation, plan, base_pb2) -> None:
+    """PySpark 4.2.0's ``CachedRemoteRelation.__del__`` (``pyspark/sql/connect/plan.py``) with a deadline of
+    :data:`RELEASE_DEADLINE_S` on its gRPC call: the fix of SPARK-58846 (apache/spark#58085, "without a deadline
+    this finalizer can block forever if the release response is never delivered"), not in 4.2.0. A release that
+    times out is logged and given up: the server drops the rows with the session (a task's own session), or
+    keeps them (the warm server's shared session) - a leak, where the call without a deadline was a hung task.
+    Drop this once the pinned PySpark has the fix."""
+    session, relation_id = relation._spark_session, relation._relation_id
+    if session is None or session.client.is_closed or relation_id is None:
+        return
+    try:
+        client = session.client
+        req = client._execute_plan_request_with_metadata()
+        req.plan.command.CopyFrom(plan.RemoveRemoteCachedRelation(relation).command(session=client))
+        call = client._channel.unary_unary(  # unary, as PySpark does (its streaming stub fails at exit)
+            "/spark.connect.SparkConnectService/ExecutePlan",
+            request_serializer=base_pb2.ExecutePlanRequest.SerializeToString,
+            response_deserializer=base_pb2.ExecutePlanResponse.FromString)
+        for attempt in client._retrying():
+            with attempt:
+                call(req, metadata=client._builder.metadata(), timeout=RELEASE_DEADLINE_S)
+    except Exception as error:  # noqa: BLE001 - best effort, as PySpark's own: logged, never raised from a finalizer
+        plan.logger.warning(f"RemoveRemoteCachedRelation {relation_id} failed: {error}")
 
 
 def _current(spark: SparkSession, key: str) -> str | None:

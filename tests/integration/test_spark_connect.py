@@ -446,3 +446,101 @@ def test_a_date_above_the_threshold_gives_the_tables_of_a_small_one_and_leaves_t
     records, rows = small
     assert rows["training"] and records[2][1].rows_out == len(rows["training"])  # labels joined that date's features
     assert large == small
+
+
+def test_parts_of_a_job_run_concurrently_checkpoint_on_the_jobs_session_where_another_is_the_default(
+        spark, spark_connect_server):
+    """In an Airflow task the provider's session is opened first, so it is the process's default Spark Connect
+    session; PySpark builds a checkpoint on the thread's active session, which a new thread does not have. A plain
+    thread's checkpoint lands on the other session and cannot be read; ``concurrently`` gives each thread the job's
+    session, and its parts' checkpoints read back."""
+    import threading
+
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    from jobs.lib.spark import checkpoint, concurrently
+
+    def part(n: int) -> int:
+        return checkpoint(spark.range(n)).count()
+
+    other = ConnectSession.builder.remote(spark_connect_server).create()
+    default, ConnectSession._default_session = ConnectSession._default_session, other
+    try:
+        errors = []
+        plain = threading.Thread(target=lambda: errors.append(_error_of(part, 3)))
+        plain.start()
+        plain.join()
+        assert errors[0] is not None, "a plain thread's checkpoint was expected to land on the default session"
+        assert concurrently(spark, [lambda: part(3), lambda: part(5)]) == [3, 5]
+    finally:
+        ConnectSession._default_session = default
+        other.stop()
+
+
+def _error_of(call, *args) -> Exception | None:
+    try:
+        call(*args)
+    except Exception as error:  # noqa: BLE001 - whichever error the other session gives
+        return error
+    return None
+
+
+def _readable(spark, relation_id: str) -> bool:
+    """Whether the server still holds the checkpoint ``relation_id`` (a probe that never releases it)."""
+    from pyspark.sql.connect.dataframe import DataFrame as ConnectFrame
+    from pyspark.sql.connect.plan import CachedRemoteRelation
+
+    probe = CachedRemoteRelation(relation_id, spark)
+    try:
+        ConnectFrame(probe, spark).count()
+        return True
+    except Exception as error:  # noqa: BLE001 - the server's "no DataFrame with id ..." error
+        assert relation_id in str(error)
+        return False
+    finally:
+        probe._relation_id = None  # a probe: its finalizer must not release what it read
+
+
+def test_a_dropped_checkpoint_is_released_on_the_server_and_a_kept_one_is_not(spark):
+    """The release call has a deadline (PySpark 4.2.0's has none: SPARK-58846) and still releases: once the frame
+    is dropped the server no longer holds the rows, while a checkpoint still held reads back."""
+    import gc
+
+    from pyspark.sql.connect.plan import CachedRemoteRelation
+
+    from jobs.lib.spark import checkpoint
+
+    kept, dropped = checkpoint(spark.range(3)), checkpoint(spark.range(4))
+    kept_id, dropped_id = kept._plan._relation_id, dropped._plan._relation_id
+    assert _readable(spark, dropped_id)
+    del dropped
+    gc.collect()
+    assert not _readable(spark, dropped_id)
+    assert _readable(spark, kept_id) and kept.count() == 3
+    assert getattr(CachedRemoteRelation.__del__, "riskpipe_deadline", False)
+
+
+def test_a_checkpoint_dropped_in_a_part_is_released_once_every_part_has_ended(spark):
+    """No checkpoint is released while a job's parts run side by side (two CI runs hung in such a release): one
+    part drops its checkpoint and the other, still running, finds the server holding it; once both have ended it is
+    gone."""
+    import threading
+
+    from jobs.lib.spark import checkpoint, concurrently
+
+    made, seen = threading.Event(), {}
+
+    def dropping() -> str:
+        frame = checkpoint(spark.range(5))
+        seen["id"] = frame._plan._relation_id
+        del frame
+        made.set()
+        return seen["id"]
+
+    def looking() -> bool:
+        assert made.wait(60)
+        return _readable(spark, seen["id"])
+
+    relation_id, held_while_running = concurrently(spark, [dropping, looking])
+    assert held_while_running, "the dropped checkpoint was released while the other part ran"
+    assert not _readable(spark, relation_id)
