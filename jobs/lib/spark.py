@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -240,6 +241,7 @@ def checkpoint(df: DataFrame) -> DataFrame:
 
 
 RELEASE_DEADLINE_S = 60.0  # SPARK-58846's default for the same call
+_log = logging.getLogger(__name__)
 
 
 def _bound_releases() -> None:
@@ -262,7 +264,7 @@ def _release_with_deadline(relation, plan, base_pb2) -> None:
     """PySpark 4.2.0's ``CachedRemoteRelation.__del__`` (``pyspark/sql/connect/plan.py``) with a deadline of
     :data:`RELEASE_DEADLINE_S` on its gRPC call: the fix of SPARK-58846 (apache/spark#58085, "without a deadline
     this finalizer can block forever if the release response is never delivered"), not in 4.2.0. A release that
-    times out is logged and given up: the server drops the rows with the session (a task's own session), or
+    times out is logged (a warning of this module's logger) and given up: the server drops the rows with the session (a task's own session), or
     keeps them (the warm server's shared session) - a leak, where the call without a deadline was a hung task.
     Drop this once the pinned PySpark has the fix."""
     session, relation_id = relation._spark_session, relation._relation_id
@@ -280,7 +282,9 @@ def _release_with_deadline(relation, plan, base_pb2) -> None:
             with attempt:
                 call(req, metadata=client._builder.metadata(), timeout=RELEASE_DEADLINE_S)
     except Exception as error:  # noqa: BLE001 - best effort, as PySpark's own: logged, never raised from a finalizer
-        plan.logger.warning(f"RemoveRemoteCachedRelation {relation_id} failed: {error}")
+        # The project's logger, not PySpark's Connect logger (disabled unless SPARK_CONNECT_LOG_LEVEL is set).
+        _log.warning("releasing Spark Connect checkpoint %s failed (its rows stay on the server until the session "
+                     "ends): %s", relation_id, error)
 
 
 def _current(spark: SparkSession, key: str) -> str | None:
