@@ -230,13 +230,12 @@ def checkpoint(df: DataFrame) -> DataFrame:
     have ended (released then, in the caller's thread), and the release call gets a deadline
     (:func:`_release_with_deadline`).
     """
-    if not is_connect(df.sparkSession):
-        return df.localCheckpoint(eager=True)
-    _bound_releases()
     kept = df.localCheckpoint(eager=True)
-    frames = getattr(_holding, "frames", None)
-    if frames is not None:  # made in a part of concurrently(): held until all parts have ended
-        frames.append(kept)
+    if is_connect(df.sparkSession):  # a classic session frees a checkpoint in the JVM: nothing to hold or bound
+        _bound_releases()
+        frames = getattr(_holding, "frames", None)
+        if frames is not None:  # made in a part of concurrently(): held until all parts have ended
+            frames.append(kept)
     return kept
 
 
